@@ -1,0 +1,3 @@
+"""impactlink: link customer pain to the bugs engineers fix."""
+
+__version__ = "0.1.0"

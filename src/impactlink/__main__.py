@@ -1,0 +1,5 @@
+"""``python -m impactlink``."""
+
+from impactlink.cli import main
+
+main()

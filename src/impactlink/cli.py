@@ -1,0 +1,281 @@
+"""The edge: parse arguments, build Settings and the pipeline, print, and exit with a code.
+
+Exit codes: 0 ok; 1 a step failed (the others ran); 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from impactlink import __version__
+from impactlink.config import Settings, load_settings
+from impactlink.core.report import TABLE_COLUMNS, ranked, table_rows, to_csv, to_json, to_markdown
+from impactlink.errors import ConfigError, ImpactlinkError
+from impactlink.explain import explain_issue
+from impactlink.pipeline import CycleResult, Pipeline
+from impactlink.store import state
+from impactlink.store.engine import current_revision, head_revision, open_engine, upgrade
+
+app = typer.Typer(help="Link what customers feel to the bugs engineers fix.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+# Piped output (CI logs, files) gets a width that fits the tables instead of 80 columns.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[Path, typer.Option(
+    "--config", "-c", envvar="IMPACTLINK_CONFIG", help="The TOML configuration file.",
+    show_default=False)]
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Compute as of this time (ISO 8601; no zone means UTC). Default: now.")]
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def parse_time(value: str | None) -> datetime:
+    """Return an aware UTC time from ISO 8601 (no zone means UTC), or now."""
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--as-of {value!r} is not an ISO 8601 time "
+                          f"(e.g. 2026-06-30 or 2026-06-30T12:00:00Z)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def fail(exc: ImpactlinkError) -> typer.Exit:
+    """Print an error with what to fix, and return the exit to raise."""
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+        return typer.Exit(2)
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def _settings(config: Path) -> Settings:
+    return load_settings(config)
+
+
+@app.callback()
+def main_callback(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    """Link what customers feel (CSAT, tickets) to the bugs engineers fix."""
+    if version:
+        out.print(f"impactlink {__version__}")
+        raise typer.Exit(0)
+    from impactlink.logs import setup_logging
+
+    setup_logging(logging.INFO if verbose else logging.WARNING)
+
+
+@app.command()
+def run(config: ConfigOption,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+            "Ingest and compute, then print the plan instead of writing to the tracker."))] = False,
+        as_of: AsOfOption = None) -> None:
+    """Run one cycle: ingest sources, sync issues, match, compute, write back."""
+    try:
+        settings = _settings(config)
+        result = Pipeline(settings).run(parse_time(as_of), dry_run=dry_run)
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    print_plan(result, show=dry_run or settings.tracker.type == "file")
+    print_summary(result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def print_plan(result: CycleResult, *, show: bool) -> None:
+    """Print each issue whose impact changes, ranked by score: before → after."""
+    if not show:
+        return
+    changes = result.changed()
+    table = Table(title=f"Plan as of {result.as_of:%Y-%m-%d %H:%M} UTC — {len(changes)} "
+                        f"issue(s) change", title_justify="left")
+    for name in ("#", "issue", "level", "score", "csat", "affected", "arr at risk", "title"):
+        table.add_column(name, overflow="fold")
+    for n, (key, before, after) in enumerate(changes, 1):
+        b, a = before or {}, after or {}
+        table.add_row(str(n), key, _arrow(b.get("level"), a.get("level", "cleared")),
+                      _arrow(b.get("score"), a.get("score", 0)),
+                      _arrow(b.get("csat"), a.get("csat")),
+                      _arrow(b.get("affected"), a.get("affected", 0)),
+                      _arrow(b.get("arr_at_risk"), a.get("arr_at_risk", 0)),
+                      _short(str(a.get("title") or b.get("title") or "")))
+    out.print(table)
+    if result.writes.planned:
+        out.print(f"\nRequests a real run would send ({len(result.writes.planned)} writes):")
+        for issue, write in result.writes.planned:
+            for line in write.requests or (f"{write.target} ← {issue}",):
+                out.print(f"  {line}", markup=False)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.1f}".removesuffix(".0")
+    return str(value)
+
+
+def _arrow(before: Any, after: Any) -> str:
+    return _show(after) if before == after else f"{_show(before)} → {_show(after)}"
+
+
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_summary(result: CycleResult) -> None:
+    """Print the counts per source, matched issues, changes and writes."""
+    out.print("\nSummary")
+    for name, r in result.sources.items():
+        line = f"  source {name}: {r.ingested} ingested, {r.quarantined} quarantined"
+        if r.deleted:
+            line += f", {r.deleted} deleted"
+        out.print(line + (f" — ERROR: {r.error}" if r.error else ""), markup=False)
+    writes = result.writes
+    out.print(f"  issues: {result.issues} synced, {result.matched} with impact, "
+              f"{len(result.changed())} changed", markup=False)
+    verb = "planned" if result.dry_run else "written"
+    count = len(writes.planned) if result.dry_run else writes.written
+    out.print(f"  writes: {count} {verb}, {writes.skipped} unchanged, {len(writes.failed)} failed"
+              + (f" — stopped: {writes.stopped}" if writes.stopped else ""), markup=False)
+    for error in result.errors:
+        err.print(f"error: {error}", markup=False)
+
+
+@app.command()
+def report(config: ConfigOption,
+           format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+           output: Annotated[Path | None, typer.Option("--output", "-o",
+                                                       help="Write here, not stdout.")] = None,
+           as_of: AsOfOption = None,
+           explain: Annotated[str | None, typer.Option(
+               "--explain", help="Print every input behind one issue's figures.")] = None,
+           quarantine: Annotated[bool, typer.Option(
+               "--quarantine", help="List rejected records with where and why.")] = False) -> None:
+    """Print the ranked backlog from what is stored (no source or tracker is called)."""
+    try:
+        settings = _settings(config)
+        pipeline = Pipeline(settings, tracker=_NoTracker())
+        if quarantine:
+            text = _quarantine_text(pipeline, format)
+        elif explain:
+            text = explain_issue(pipeline, explain, parse_time(as_of) if as_of else None, format)
+        else:
+            text = _report_text(pipeline, format, as_of)
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+    elif format is Format.table and not explain and not quarantine:
+        _print_table(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+class _NoTracker:
+    """Stands where the tracker would be: reports read only the store."""
+
+    kind = "none"
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConfigError("report reads only the store; run `impactlink run` first")
+
+
+def _report_rows(pipeline: Pipeline, as_of: str | None) -> list[Any]:
+    if as_of:
+        from impactlink.core.report import impact_to_dict
+        from impactlink.pipeline import compute_impacts
+
+        impacts, _ = compute_impacts(pipeline, parse_time(as_of))
+        return ranked({k: impact_to_dict(v) for k, v in impacts.items()})
+    with pipeline.engine.connect() as conn:
+        return ranked(state.load_impacts(conn))
+
+
+def _report_text(pipeline: Pipeline, format: Format, as_of: str | None) -> str:
+    rows = _report_rows(pipeline, as_of)
+    if format is Format.json:
+        return to_json(rows)
+    if format is Format.csv:
+        return to_csv(rows)
+    if format is Format.markdown:
+        return to_markdown(rows)
+    return json.dumps(table_rows(rows))
+
+
+def _print_table(cells_json: str) -> None:
+    table = Table(title="Customer Impact", title_justify="left")
+    for name in TABLE_COLUMNS:
+        table.add_column(name.replace("_", " "), overflow="fold")
+    for cells in json.loads(cells_json):
+        table.add_row(*cells)
+    out.print(table)
+
+
+def _quarantine_text(pipeline: Pipeline, format: Format) -> str:
+    with pipeline.engine.connect() as conn:
+        rows = state.quarantined(conn)
+    if format is Format.json:
+        return json.dumps([{k: r[k] for k in ("source", "location", "reason", "raw")}
+                           for r in rows], indent=2, ensure_ascii=False)
+    lines = [f"{r['source']}  {r['location']}  {r['reason']}" for r in rows]
+    return "\n".join(lines or ["no quarantined records"]) + "\n"
+
+
+@app.command()
+def check(config: ConfigOption) -> None:
+    """Validate the configuration, credentials and access; print each problem with its fix."""
+    from impactlink.checks import run_checks
+
+    try:
+        settings = _settings(config)
+    except ConfigError as exc:
+        raise fail(exc) from None
+    problems = run_checks(settings)
+    for problem in problems:
+        err.print(f"[red]problem:[/red] {problem}")
+    if problems:
+        raise typer.Exit(2)
+    out.print(f"{config}: configuration OK")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption) -> None:
+    """Apply the store's pending migrations (a second call does nothing)."""
+    try:
+        settings = _settings(config)
+        engine = open_engine(settings.store.url, settings.base_dir)
+        applied = upgrade(engine)
+        revision = current_revision(engine)
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    out.print(f"store at revision {revision} (head {head_revision(engine)}); "
+              + ("migrations applied" if applied else "already up to date"))
+
+
+def main() -> None:
+    """Run the command line."""
+    app()

@@ -1,0 +1,272 @@
+"""One cycle, step by step: sync sources → sync issues → match → compute → write back."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from impactlink.config import Settings
+from impactlink.core.impact import ImpactSettings, compute
+from impactlink.core.matching import Catalog, Link, Matcher, link_key
+from impactlink.core.models import Impact, IssueKey
+from impactlink.core.report import impact_to_dict
+from impactlink.errors import ConfigError, ImpactlinkError, SourceError, TrackerError
+from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
+from impactlink.sources.base import Source
+from impactlink.store import aggregate, records, state
+from impactlink.store.engine import open_engine, upgrade
+from impactlink.trackers.base import Change, Tracker, Write
+from impactlink.writeback import WriteSummary, write_back
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceResult:
+    """What one source did this cycle."""
+
+    ingested: int = 0
+    quarantined: int = 0
+    deleted: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleResult:
+    """What a cycle did, for the summary, the run record and the exit code."""
+
+    run_id: int
+    as_of: datetime
+    dry_run: bool
+    sources: dict[str, SourceResult] = field(default_factory=dict)
+    issues: int = 0
+    matched: int = 0
+    links: int = 0
+    impacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writes: WriteSummary = field(default_factory=WriteSummary)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def changed(self) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]:
+        """Return (issue, before, after) for each issue whose figures changed, by score."""
+        out = []
+        for key in set(self.impacts) | set(self.previous):
+            before, after = self.previous.get(key), self.impacts.get(key)
+            if _headline(before) != _headline(after):
+                out.append((key, before, after))
+        return sorted(out, key=lambda c: (-(c[2] or {}).get("score", 0.0), c[0]))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(), "dry_run": self.dry_run,
+            "sources": {n: vars(r) for n, r in self.sources.items()},
+            "issues": self.issues, "issues_matched": self.matched, "links": self.links,
+            "changes": len(self.changed()), "writes": self.writes.written,
+            "writes_planned": len(self.writes.planned), "writes_failed": len(self.writes.failed),
+            "writes_stopped": self.writes.stopped, "steps": self.steps, "errors": self.errors,
+        }
+
+
+def _headline(figures: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    if figures is None:
+        return None
+    return tuple(figures.get(k) for k in ("score", "level", "csat", "csat_low", "csat_high",
+                                          "affected", "affected_low", "affected_high",
+                                          "arr_at_risk", "responses", "tickets"))
+
+
+def impact_settings(settings: Settings) -> ImpactSettings:
+    """Return the core's view of ``[impact]``."""
+    cfg = settings.impact
+    return ImpactSettings(
+        window_days=cfg.window_days, prior_strength=cfg.prior_strength,
+        min_responses=cfg.min_responses, feature_attribution=cfg.feature_attribution,
+        weight_by=cfg.weight_by, segment_weights=dict(cfg.segment_weights),
+        level_shares=cfg.level_shares.model_dump(), customer_base=cfg.customer_base)
+
+
+def make_keyer(catalog: Catalog) -> records.Keyer:
+    """Return the function that gives a record's link key from its tags and references."""
+    cache: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+
+    def keyer(tags: tuple[str, ...], refs: tuple[str, ...]) -> str:
+        key = cache.get((tags, refs))
+        if key is None:
+            key = cache[(tags, refs)] = link_key(catalog.features_for_tags(tags), refs)
+        return key
+
+    return keyer
+
+
+@contextmanager
+def step(result: CycleResult, name: str) -> Iterator[dict[str, Any]]:
+    """Time a step and keep its counts in the run summary."""
+    started = time.perf_counter()
+    counts: dict[str, Any] = {}
+    try:
+        yield counts
+    finally:
+        counts["seconds"] = round(time.perf_counter() - started, 3)
+        result.steps[name] = counts
+        log.info("step %s done", name, extra={"step": name, **counts})
+
+
+class Pipeline:
+    """The cycle around one store, catalog and tracker, built once from Settings."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None,
+                 tracker: Tracker | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or open_engine(settings.store.url, settings.base_dir)
+        upgrade(self.engine)
+        self.catalog = build_catalog(settings)
+        self.keyer = make_keyer(self.catalog)
+        self._tracker = tracker
+
+    @property
+    def tracker(self) -> Tracker:
+        if self._tracker is None:
+            self._tracker = build_tracker(self.settings, self.catalog)
+        return self._tracker
+
+    def run(self, as_of: datetime, *, dry_run: bool = False,
+            source_factory: Callable[..., Source] = build_source) -> CycleResult:
+        """Run one cycle; a failing source or write is recorded and the rest goes on."""
+        result = CycleResult(state.start_run(self.engine, as_of, dry_run), as_of, dry_run)
+        status = "failed"
+        try:
+            with step(result, "relink") as counts:
+                counts["records"] = records.relink(self.engine, self.keyer,
+                                                   self.catalog.fingerprint)
+            with step(result, "ingest") as counts:
+                self.ingest(result, source_factory)
+                counts["records"] = sum(r.ingested for r in result.sources.values())
+            with step(result, "issues") as counts:
+                self.sync_issues(result)
+                counts["issues"] = result.issues
+            with step(result, "compute") as counts:
+                self.compute(result)
+                counts["impacts"] = len(result.impacts)
+            with step(result, "write") as counts:
+                self.write(result)
+                counts["written"] = result.writes.written
+            status = "ok" if result.ok else "partial"
+        except (ConfigError, TrackerError) as exc:
+            result.errors.append(str(exc))
+            raise
+        finally:
+            state.finish_run(self.engine, result.run_id, status, result.summary())
+        return result
+
+    def ingest(self, result: CycleResult, source_factory: Callable[..., Source]) -> None:
+        """Pull every enabled source; one failing does not stop the others."""
+        for config in self.settings.sources:
+            if not config.enabled:
+                continue
+            counts = result.sources[config.name] = SourceResult()
+            try:
+                source = source_factory(config, self.settings.base_dir)
+                for batch in source.batches(records.load_cursor(self.engine, config.name)):
+                    records.save_batch(self.engine, config.name, batch, self.keyer,
+                                       result.run_id)
+                    counts.ingested += len(batch)
+                    counts.quarantined += len(batch.rejected)
+                    counts.deleted += len(batch.deleted_tickets)
+            except (SourceError, ConfigError) as exc:
+                counts.error = str(exc)
+                result.errors.append(f"source {config.name}: {exc}")
+                log.error("source %s failed: %s", config.name, exc)
+
+    def sync_issues(self, result: CycleResult) -> None:
+        """Read the tracker's issues into the store."""
+        with self.engine.connect() as conn:
+            wanted = aggregate.referenced(conn)
+        issues = self.tracker.fetch_issues(wanted)
+        state.sync_issues(self.engine, self.tracker.kind, issues,
+                          {i.key: self.catalog.features_for_issue(i) for i in issues})
+        result.issues = len(issues)
+
+    def matcher(self, issues: list[Any]) -> Matcher:
+        return Matcher(issues, self.catalog, default_repo=default_repo(self.settings),
+                       attribution=self.settings.impact.feature_attribution)
+
+    def compute(self, result: CycleResult, *, save: bool = True) -> dict[IssueKey, Impact]:
+        """Match stored records to issues and compute every figure as of the run's time."""
+        impacts, links = compute_impacts(self, result.as_of)
+        result.impacts = {k: impact_to_dict(v) for k, v in impacts.items()}
+        result.matched = len(impacts)
+        result.links = len(links)
+        with self.engine.connect() as conn:
+            result.previous = state.load_impacts(conn)
+        if save:
+            state.save_links(self.engine, links)
+            state.save_impacts(self.engine, result.as_of, result.impacts)
+        return impacts
+
+    def write(self, result: CycleResult) -> None:
+        """Write changed impact to the tracker (or, in a dry run, plan it)."""
+        journal = state.StoreJournal(self.engine)
+        with self.engine.connect() as conn:
+            issues = {i.key: i for i in state.load_issues(conn)}
+        changes = []
+        for key in sorted(set(result.impacts) | journal.issues()):
+            issue = issues.get(IssueKey(key))
+            if issue is None or issue.state != "open":
+                continue
+            figures = result.impacts.get(key)
+            impact = impact_from_dict(figures) if figures and figures["score"] > 0 else None
+            if impact is None and key not in journal.issues():
+                continue
+            changes.append(Change(issue, impact))
+        try:
+            result.writes = write_back(self.tracker, changes, journal, dry_run=result.dry_run)
+        except ImpactlinkError as exc:
+            result.errors.append(f"write: {exc}")
+            raise
+        result.errors.extend(f"write {f}" for f in result.writes.failed)
+
+
+def compute_impacts(pipeline: Pipeline, as_of: datetime) -> tuple[dict[IssueKey, Impact],
+                                                                 list[tuple[str, Link]]]:
+    """Return every issue's impact as of a time, and the links that made it."""
+    window = aggregate.Window(as_of, pipeline.settings.impact.window_days)
+    multipliers = {s.name: s.complaint_multiplier for s in pipeline.settings.sources}
+    with pipeline.engine.connect() as conn:
+        matcher = pipeline.matcher(state.load_issues(conn))
+        slices = [*aggregate.response_slices(conn, window),
+                  *aggregate.ticket_slices(conn, window, multipliers)]
+        customers = aggregate.customer_info(conn)
+        population = aggregate.population(conn, window)
+    impacts = compute(slices, matcher, pipeline.catalog, customers, population,
+                      impact_settings(pipeline.settings))
+    links = [(key, link) for key in sorted({s.link_key for s in slices})
+             for link in matcher.links(key)]
+    return impacts, links
+
+
+def impact_from_dict(figures: dict[str, Any]) -> Impact:
+    """Rebuild an Impact from its report dict (as stored)."""
+    from impactlink.core.models import SegmentFigures, Trend
+
+    data = dict(figures)
+    data["features"] = tuple(data["features"])
+    data["references"] = tuple(data["references"])
+    data["segments"] = tuple(SegmentFigures(**s) for s in data["segments"])
+    data["trend"] = Trend(**data["trend"])
+    data.setdefault("explanation", {})
+    return Impact(**data)
+
+
+__all__ = ["CycleResult", "Pipeline", "SourceResult", "Write", "compute_impacts"]

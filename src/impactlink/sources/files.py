@@ -1,0 +1,109 @@
+"""CSV and JSONL files as a source: rows become records, bad rows are quarantined, not fatal.
+
+``file_readers`` reads a file from its bookmark (``file_cursor``) and ``file_rows`` turns each
+row into a record; this module is the source the pipeline sees, and the checks of its set-up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from impactlink.config import FileSourceConfig
+from impactlink.errors import SourceError
+from impactlink.sources.base import Batch
+from impactlink.sources.file_cursor import Bookmark, resume_point
+from impactlink.sources.file_readers import CsvReader, JsonlReader, column_finder, first_csv_row
+from impactlink.sources.file_rows import FIELDS, REQUIRED, segment_names
+
+
+class FileSource:
+    """A CSV or JSONL file of CSAT responses, tickets or customers."""
+
+    def __init__(self, config: FileSourceConfig, base_dir: Path, batch_size: int = 5000) -> None:
+        self.name = config.name
+        self.config = config
+        self.path = config.path if config.path.is_absolute() else base_dir / config.path
+        self.batch_size = max(1, batch_size)
+
+    def batches(self, cursor: str | None) -> Iterator[Batch]:
+        """Yield the rows added or changed since the cursor, up to batch_size records a batch."""
+        if unknown := self._unknown_fields():
+            raise SourceError(unknown)
+        try:
+            file = self.path.open("rb")
+        except OSError as exc:
+            raise SourceError(self._cannot_read(exc)) from None
+        with file:
+            try:
+                start = resume_point(file.fileno(), Bookmark.load(cursor))
+                if start is None:
+                    return
+                reader = CsvReader if self.config.type == "csv" else JsonlReader
+                yield from reader(self, file, *start).batches()
+            except OSError as exc:
+                raise SourceError(self._cannot_read(exc)) from None
+
+    def check(self) -> list[str]:
+        """Return what keeps the file from being read, each with its fix; [] when fine."""
+        problems = [unknown] if (unknown := self._unknown_fields()) else []
+        try:
+            with self.path.open("rb") as file:
+                if self.config.type == "csv":
+                    header = first_csv_row(file, self.config.delimiter)
+                    return problems + self.header_problems(header, all_wanted=True)
+                return problems + self._first_object_problems(file)
+        except OSError as exc:
+            return [*problems, self._cannot_read(exc)]
+
+    def columns(self) -> list[tuple[str, str]]:
+        """Return (field, column name) for every cell a row yields, in the mapper's order."""
+        names = self.config.columns
+        wanted = [*FIELDS[self.config.kind], *segment_names(self.config)]
+        return [(field, names.get(field, field)) for field in wanted]
+
+    def header_problems(self, header: Sequence[str] | None, all_wanted: bool = False) -> list[str]:
+        """Return a problem per missing required column (and mapped or segment column if asked)."""
+        if header is None:
+            return [f"source '{self.name}': {self.path} is empty; it needs a header row"]
+        found = column_finder(header)
+        required = set(REQUIRED[self.config.kind])
+        if self.config.kind == "csat" and found(self.config.columns.get("status", "status")) >= 0:
+            required.discard("score")  # with a status column, a file may hold only offered surveys
+        explicit = set(self.config.columns) | set(self.config.segments) if all_wanted else set()
+        listed = ", ".join(repr(name) for name in header)
+        return [f"source '{self.name}': {self.path} has no column {column!r} for {field}; "
+                f"columns found: {listed}. If yours has another name, map it in this source's "
+                f"[[sources]] entry: columns = {{ {field} = \"Your Column\" }}"
+                for field, column in self.columns()
+                if (field in required or field in explicit) and found(column) < 0]
+
+    def _unknown_fields(self) -> str:
+        known = {*FIELDS[self.config.kind], *self.config.segments}
+        unknown = sorted(set(self.config.columns) - known)
+        if not unknown:
+            return ""
+        return (f"source '{self.name}': columns names unknown field(s) {', '.join(unknown)}; "
+                f"a {self.config.kind} file has {', '.join(sorted(known))}")
+
+    def _cannot_read(self, exc: OSError) -> str:
+        return (f"source '{self.name}': cannot read {self.path}: {exc.strerror or exc} — check its "
+                f"path (relative to the configuration file's folder) and permissions")
+
+    def _first_object_problems(self, file: BinaryIO) -> list[str]:
+        """Check the first object's keys; later objects may omit keys whose value is null."""
+        for line, raw in enumerate(file, start=1):
+            if not raw.strip():
+                continue
+            try:
+                first = json.loads(raw.decode("utf-8-sig"))
+            except ValueError as exc:
+                return [f"source '{self.name}': {self.path} line {line} is not JSON ({exc}); "
+                        f"a jsonl file holds one JSON object per line"]
+            if not isinstance(first, dict):
+                return [f"source '{self.name}': {self.path} line {line} holds a JSON "
+                        f"{type(first).__name__}; a jsonl file holds one JSON object per line"]
+            return self.header_problems(list(first))
+        return [f"source '{self.name}': {self.path} is empty"]

@@ -1,0 +1,146 @@
+"""The SQL that reduces records to slices: the heavy work runs in the database.
+
+Each query groups linked records by link key, customer, segment values and window, so
+what reaches Python grows with customers and link keys, not with records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, union
+
+from impactlink.core.impact import CustomerInfo, Population, Slice
+from impactlink.store.records import CUSTOMERS, RESPONSES, TICKETS
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The current window (start, end] and the previous one (previous_start, start]."""
+
+    end: datetime
+    days: int
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(days=self.days)
+
+    @property
+    def previous_start(self) -> datetime:
+        return self.end - timedelta(days=2 * self.days)
+
+
+def _effective_key() -> Any:
+    """A response's key joined with the key of the ticket it rates (it inherits the ticket's)."""
+    own, inherited = RESPONSES.c.link_key, func.coalesce(TICKETS.c.link_key, "")
+    return case((inherited == "", own), (own == "", inherited),
+                else_=own + literal("|") + inherited)
+
+
+def _segments(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in json.loads(text))
+
+
+def response_slices(conn: Connection, window: Window) -> Iterator[Slice]:
+    """Yield linked responses (and offered surveys) counted per slice, both windows."""
+    r, t = RESPONSES, TICKETS
+    key = _effective_key()
+    previous = case((r.c.submitted_at > window.start, 0), else_=1)
+    answered = case((r.c.status == "answered", 1), else_=0)
+    query = (
+        select(key.label("k"), r.c.customer_key, r.c.segments, previous.label("prev"),
+               func.sum(answered).label("n"),
+               func.sum(case((and_(r.c.status == "answered", r.c.satisfied.is_(True)), 1),
+                             else_=0)).label("s"),
+               func.sum(case((r.c.status == "offered", 1), else_=0)).label("o"))
+        .select_from(r.outerjoin(t, and_(t.c.source == r.c.ticket_source,
+                                         t.c.external_id == r.c.ticket_id)))
+        .where(r.c.submitted_at > window.previous_start, r.c.submitted_at <= window.end,
+               or_(r.c.link_key != "", func.coalesce(t.c.link_key, "") != ""))
+        .group_by(key, r.c.customer_key, r.c.segments, previous)
+    )
+    for row in conn.execute(query):
+        yield Slice(row.k, row.customer_key, bool(row.prev), _segments(row.segments),
+                    responses=int(row.n), satisfied=int(row.s), offered=int(row.o))
+
+
+def ticket_slices(conn: Connection, window: Window,
+                  multipliers: Mapping[str, float]) -> Iterator[Slice]:
+    """Yield linked tickets in the current window counted per slice."""
+    t = TICKETS
+    query = (
+        select(t.c.link_key, t.c.customer_key, t.c.segments, t.c.source,
+               func.count().label("n"))
+        .where(t.c.created_at > window.start, t.c.created_at <= window.end, t.c.link_key != "")
+        .group_by(t.c.link_key, t.c.customer_key, t.c.segments, t.c.source)
+    )
+    for row in conn.execute(query):
+        yield Slice(row.link_key, row.customer_key, False, _segments(row.segments),
+                    tickets=int(row.n), multiplier=multipliers.get(row.source, 1.0))
+
+
+def population(conn: Connection, window: Window) -> Population:
+    """Return the figures over every record in the window, linked or not."""
+    r, t = RESPONSES, TICKETS
+    in_window = and_(r.c.submitted_at > window.start, r.c.submitted_at <= window.end)
+    answered = conn.execute(
+        select(func.count(),
+               func.sum(case((r.c.satisfied.is_(False), 1), else_=0)))
+        .where(in_window, r.c.status == "answered")).one()
+    keys = union(
+        select(r.c.customer_key).where(in_window),
+        select(t.c.customer_key).where(t.c.created_at > window.start,
+                                       t.c.created_at <= window.end),
+    ).subquery()
+    customers = conn.execute(select(func.count()).select_from(keys)).scalar_one()
+    per_account = (select(func.max(CUSTOMERS.c.arr).label("arr"))
+                   .where(CUSTOMERS.c.arr.is_not(None))
+                   .group_by(CUSTOMERS.c.external_id).subquery())
+    mean_arr = conn.execute(select(func.avg(per_account.c.arr))).scalar()
+    return Population(responses=int(answered[0] or 0), dissatisfied=int(answered[1] or 0),
+                      customers=int(customers),
+                      mean_arr=float(mean_arr) if mean_arr is not None else None)
+
+
+def customer_info(conn: Connection) -> dict[str, CustomerInfo]:
+    """Return ARR and plan per customer key ("a:" + account id)."""
+    query = select(CUSTOMERS.c.external_id, func.max(CUSTOMERS.c.arr),
+                   func.max(CUSTOMERS.c.plan)).group_by(CUSTOMERS.c.external_id)
+    return {f"a:{eid}": CustomerInfo(float(arr) if arr is not None else None, plan)
+            for eid, arr, plan in conn.execute(query)}
+
+
+def referenced(conn: Connection) -> set[str]:
+    """Return every explicit reference stored records carry (for the tracker to fetch)."""
+    found: set[str] = set()
+    for table in (TICKETS, RESPONSES):
+        query = select(table.c.refs).where(table.c.refs != "").distinct()
+        for (refs,) in conn.execute(query):
+            found.update(filter(None, refs.split("|")))
+    return found
+
+
+def linked_records(conn: Connection, window: Window,
+                   link_keys: set[str]) -> list[dict[str, Any]]:
+    """Return one issue's linked records in the current window (for --explain)."""
+    r, t = RESPONSES, TICKETS
+    key = _effective_key()
+    responses = conn.execute(
+        select(literal("csat").label("kind"), r.c.source, r.c.external_id,
+               r.c.submitted_at.label("at"), r.c.status, r.c.score, r.c.satisfied,
+               r.c.customer_key, r.c.comment.label("text"), key.label("link_key"))
+        .select_from(r.outerjoin(t, and_(t.c.source == r.c.ticket_source,
+                                         t.c.external_id == r.c.ticket_id)))
+        .where(r.c.submitted_at > window.start, r.c.submitted_at <= window.end,
+               key.in_(link_keys))).mappings().all()
+    tickets = conn.execute(
+        select(literal("ticket").label("kind"), t.c.source, t.c.external_id,
+               t.c.created_at.label("at"), t.c.status, t.c.customer_key,
+               t.c.subject.label("text"), t.c.link_key)
+        .where(t.c.created_at > window.start, t.c.created_at <= window.end,
+               t.c.link_key.in_(link_keys))).mappings().all()
+    return sorted((dict(m) for m in [*responses, *tickets]), key=lambda m: m["at"])

@@ -1,0 +1,148 @@
+"""The store's view of issues, links, computed impact, writes, runs and quarantine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, select, update
+
+from impactlink.core.matching import Link
+from impactlink.core.models import Issue, IssueKey
+from impactlink.store.records import QUARANTINE, _upsert, now
+from impactlink.store.tables import (
+    ImpactRow,
+    IssueRow,
+    LinkRow,
+    RunRow,
+    WrittenRow,
+)
+
+ISSUES: Table = IssueRow.__table__  # type: ignore[attr-defined]
+LINKS: Table = LinkRow.__table__  # type: ignore[attr-defined]
+IMPACTS: Table = ImpactRow.__table__  # type: ignore[attr-defined]
+WRITTEN: Table = WrittenRow.__table__  # type: ignore[attr-defined]
+RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
+
+
+def sync_issues(engine: Engine, tracker: str, issues: Sequence[Issue],
+                features: Mapping[IssueKey, tuple[str, ...]]) -> None:
+    """Store the tracker's issues; those it no longer lists are marked closed."""
+    synced = now()
+    rows = [{"key": i.key, "tracker": tracker, "title": i.title, "url": i.url,
+             "state": i.state, "labels": json.dumps(list(i.labels)),
+             "components": json.dumps(list(i.components)),
+             "features": "|".join(features.get(i.key, ())), "synced_at": synced}
+            for i in issues]
+    with engine.begin() as conn:
+        _upsert(conn, ISSUES, rows, ["key"])
+        conn.execute(update(ISSUES).where(ISSUES.c.synced_at < synced).values(state="closed"))
+
+
+def load_issues(conn: Connection) -> list[Issue]:
+    """Return the stored issues."""
+    return [Issue(IssueKey(r.key), r.title, r.url, r.state, tuple(json.loads(r.labels)),
+                  tuple(json.loads(r.components)))
+            for r in conn.execute(select(ISSUES).order_by(ISSUES.c.key))]
+
+
+def save_links(engine: Engine, links: Iterable[tuple[str, Link]]) -> int:
+    """Replace the stored links (link key → issue, with why); return how many."""
+    rows = [{"issue_key": link.issue, "link_key": key, "features": "|".join(link.features),
+             "refs": "|".join(link.references), "share": link.share, "reasons": link.reasons}
+            for key, link in links]
+    with engine.begin() as conn:
+        conn.execute(delete(LINKS))
+        if rows:
+            conn.execute(LINKS.insert(), rows)
+    return len(rows)
+
+
+def link_keys(conn: Connection, issue: str) -> dict[str, str]:
+    """Return an issue's link keys with the reasons each links it."""
+    query = select(LINKS.c.link_key, LINKS.c.reasons).where(LINKS.c.issue_key == issue)
+    return {k: why for k, why in conn.execute(query)}
+
+
+def load_impacts(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Return the stored figures per issue (as of the last compute)."""
+    return {r.issue_key: json.loads(r.figures) for r in conn.execute(select(IMPACTS))}
+
+
+def save_impacts(engine: Engine, as_of: datetime, figures: Mapping[str, dict[str, Any]]) -> None:
+    """Replace the stored impact with this compute's figures."""
+    computed = now()
+    rows = [{"issue_key": key, "as_of": as_of, "score": f["score"], "level": f["level"],
+             "figures": json.dumps(f, sort_keys=True), "computed_at": computed}
+            for key, f in figures.items()]
+    with engine.begin() as conn:
+        conn.execute(delete(IMPACTS))
+        if rows:
+            conn.execute(IMPACTS.insert(), rows)
+
+
+class StoreJournal:
+    """What was last written per issue and target, committed after each write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        with engine.connect() as conn:
+            self._cache = {(r.issue_key, r.target): r.fingerprint
+                           for r in conn.execute(select(WRITTEN))}
+
+    def last(self, issue: str, target: str) -> str | None:
+        return self._cache.get((issue, target))
+
+    def record(self, issue: str, target: str, fingerprint: str) -> None:
+        with self.engine.begin() as conn:
+            _upsert(conn, WRITTEN, [{"issue_key": issue, "target": target,
+                                     "fingerprint": fingerprint, "written_at": now()}],
+                    ["issue_key", "target"])
+        self._cache[(issue, target)] = fingerprint
+
+    def issues(self) -> set[str]:
+        """Return the issues anything was ever written to."""
+        return {issue for issue, _ in self._cache}
+
+
+def start_run(engine: Engine, as_of: datetime, dry_run: bool) -> int:
+    """Record that a cycle started; return its id."""
+    with engine.begin() as conn:
+        result = conn.execute(RUNS.insert().values(started_at=now(), as_of=as_of,
+                                                   status="running", dry_run=dry_run,
+                                                   summary="{}"))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def finish_run(engine: Engine, run_id: int, status: str, summary: Mapping[str, Any]) -> None:
+    """Record how a cycle ended."""
+    with engine.begin() as conn:
+        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+            finished_at=now(), status=status, summary=json.dumps(summary, default=str)))
+
+
+def recent_runs(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """Return the last runs, newest first."""
+    query = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+    return [{**dict(r), "summary": json.loads(r.summary)} for r in conn.execute(query).mappings()]
+
+
+def quarantined(conn: Connection, source: str | None = None) -> list[dict[str, Any]]:
+    """Return quarantined records, oldest first."""
+    query = select(QUARANTINE).order_by(QUARANTINE.c.id)
+    if source:
+        query = query.where(QUARANTINE.c.source == source)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def quarantine_counts(conn: Connection, run_id: int) -> dict[str, int]:
+    """Return how many records each source quarantined in one run."""
+    from sqlalchemy import func
+
+    query = (select(QUARANTINE.c.source, func.count()).where(QUARANTINE.c.run_id == run_id)
+             .group_by(QUARANTINE.c.source))
+    return {s: int(n) for s, n in conn.execute(query)}

@@ -1,0 +1,229 @@
+"""The store on SQLite and PostgreSQL: migrations, upserts, cursors, quarantine, aggregation."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from impactlink.core.impact import ImpactSettings, Slice, compute
+from impactlink.core.matching import Catalog, Feature, Matcher, link_key
+from impactlink.core.models import Customer, Issue, IssueKey, Rejected, Response, Ticket
+from impactlink.pipeline import make_keyer
+from impactlink.sources.base import Batch
+from impactlink.store import aggregate, records, state
+from impactlink.store.engine import current_revision, head_revision, upgrade
+
+AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
+CATALOG = Catalog([Feature("checkout", ("checkout", "payments"), ("area/checkout",)),
+                   Feature("search", ("search",), ("area/search",))])
+KEYER = make_keyer(CATALOG)
+
+
+def _count(engine: Engine, table: object) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_second_upgrade_does_nothing(engine: Engine) -> None:
+    assert current_revision(engine) == head_revision(engine)
+    assert upgrade(engine) is False
+
+
+def test_same_record_twice_is_stored_once_and_a_change_updates_in_place(engine: Engine) -> None:
+    t = Ticket("desk", "1", AS_OF - timedelta(days=1), tags=("checkout",), status="open")
+    records.save_batch(engine, "desk", Batch(tickets=[t]), KEYER)
+    records.save_batch(engine, "desk", Batch(tickets=[t]), KEYER)
+    with engine.connect() as conn:
+        first = conn.execute(select(records.TICKETS)).one()
+    assert _count(engine, records.TICKETS) == 1
+    changed = Ticket("desk", "1", t.created_at, tags=("search",), status="solved")
+    records.save_batch(engine, "desk", Batch(tickets=[changed, changed]), KEYER)
+    with engine.connect() as conn:
+        row = conn.execute(select(records.TICKETS)).one()
+    assert (row.id, row.status, row.link_key) == (first.id, "solved", "f:search")
+    assert first.link_key == "f:checkout"
+
+
+def test_cursor_is_saved_with_its_batch(engine: Engine) -> None:
+    records.save_batch(engine, "desk", Batch(cursor='{"page": 2}'), KEYER)
+    assert records.load_cursor(engine, "desk") == '{"page": 2}'
+    records.save_batch(engine, "desk", Batch(cursor=None), KEYER)
+    assert records.load_cursor(engine, "desk") == '{"page": 2}'
+    records.reset_cursor(engine, "desk", None)
+    assert records.load_cursor(engine, "desk") is None
+
+
+def test_quarantine_keeps_each_rejection_once(engine: Engine) -> None:
+    bad = Rejected("survey", "csat.csv:7", "score '9' is outside the 1-5 scale", "R7,9")
+    records.save_batch(engine, "survey", Batch(rejected=[bad]), KEYER, run_id=1)
+    records.save_batch(engine, "survey", Batch(rejected=[bad]), KEYER, run_id=2)
+    with engine.connect() as conn:
+        rows = state.quarantined(conn)
+        assert state.quarantine_counts(conn, 1) == {"survey": 1}
+    assert [(r["location"], r["reason"]) for r in rows] == [(bad.location, bad.reason)]
+
+
+def test_deleted_tickets_and_late_references(engine: Engine) -> None:
+    tickets = [Ticket("desk", str(n), AS_OF - timedelta(days=1), tags=("search",))
+               for n in range(3)]
+    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
+    records.save_batch(engine, "desk", Batch(deleted_tickets=["0"],
+                                             ticket_refs=[("1", ("SHOP-7",))]), KEYER)
+    with engine.connect() as conn:
+        rows = {r.external_id: r for r in conn.execute(select(records.TICKETS))}
+    assert sorted(rows) == ["1", "2"]
+    assert (rows["1"].refs, rows["1"].link_key) == ("SHOP-7", "f:search|r:SHOP-7")
+
+
+def test_relink_follows_a_changed_catalog(engine: Engine) -> None:
+    t = Ticket("desk", "1", AS_OF, tags=("payments",))
+    records.save_batch(engine, "desk", Batch(tickets=[t]), KEYER)
+    assert records.relink(engine, KEYER, CATALOG.fingerprint) == 0  # first time: records it
+    wider = Catalog([Feature("payments", ("payments",))])
+    assert records.relink(engine, make_keyer(wider), wider.fingerprint) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(records.TICKETS.c.link_key)).scalar() == "f:payments"
+    assert records.relink(engine, make_keyer(wider), wider.fingerprint) == 0
+
+
+def test_window_edges_are_half_open(engine: Engine) -> None:
+    start = AS_OF - timedelta(days=90)
+    rs = [Response("s", "at-start", start, score=1, satisfied=False, tags=("checkout",)),
+          Response("s", "at-end", AS_OF, score=1, satisfied=False, tags=("checkout",)),
+          Response("s", "after", AS_OF + timedelta(seconds=1), score=1, satisfied=False,
+                   tags=("checkout",))]
+    records.save_batch(engine, "s", Batch(responses=rs), KEYER)
+    window = aggregate.Window(AS_OF, 90)
+    with engine.connect() as conn:
+        slices = list(aggregate.response_slices(conn, window))
+        pop = aggregate.population(conn, window)
+    current = [s for s in slices if not s.previous]
+    previous = [s for s in slices if s.previous]
+    assert sum(s.responses for s in current) == 1  # at-end only
+    assert sum(s.responses for s in previous) == 1  # at-start belongs to the previous window
+    assert (pop.responses, pop.dissatisfied, pop.customers) == (1, 1, 1)
+
+
+def _random_records(rng: random.Random) -> tuple[list[Ticket], list[Response], list[Customer]]:
+    tags = [("checkout",), ("search",), ("checkout", "search"), ("payments",), ("other",), ()]
+    refs = [(), (), (), ("acme/shop#1",), ("#2",)]
+    customers = [f"c{n}" for n in range(12)]
+
+    def at() -> datetime:
+        return AS_OF - timedelta(hours=rng.randint(0, 24 * 200))
+
+    tickets = [Ticket("desk", f"t{n}", at(), customer_id=rng.choice([*customers, None]),
+                      requester_id=rng.choice(["u1", "u2", None]), tags=rng.choice(tags),
+                      refs=rng.choice(refs),
+                      segments=(("plan", rng.choice(["free", "pro"])),))
+               for n in range(60)]
+    responses = []
+    for n in range(150):
+        offered = rng.random() < 0.2
+        score = None if offered else rng.randint(1, 5)
+        ticket = rng.choice(tickets) if rng.random() < 0.2 else None
+        responses.append(Response(
+            "survey", f"r{n}", at(), "offered" if offered else "answered", score,
+            None if score is None else score >= 4, customer_id=rng.choice([*customers, None]),
+            tags=() if ticket else rng.choice(tags), refs=rng.choice(refs),
+            ticket_source="desk" if ticket else None,
+            ticket_id=ticket.external_id if ticket else None,
+            segments=(("plan", rng.choice(["free", "pro"])), ("platform", "web"))))
+    accounts = [Customer("crm", c, plan=rng.choice(["pro", "enterprise"]),
+                         arr=rng.choice([None, 1000.0, 5000.0])) for c in customers]
+    return tickets, responses, accounts
+
+
+def _reference_slices(tickets: list[Ticket], responses: list[Response],
+                      window: aggregate.Window) -> list[Slice]:
+    """The grouping the SQL does, written plainly over the records."""
+    from impactlink.core.models import customer_key
+
+    by_id = {(t.source, t.external_id): t for t in tickets}
+    counts: Counter[tuple[object, ...]] = Counter()
+    for r in responses:
+        if not window.previous_start < r.submitted_at <= window.end:
+            continue
+        own = KEYER(r.tags, r.refs)
+        ticket = by_id.get((r.ticket_source or "", r.ticket_id or ""))
+        tk = KEYER(ticket.tags, ticket.refs) if ticket else ""
+        key = "|".join(k for k in (own, tk) if k)
+        if not key:
+            continue
+        group = (key, customer_key("csat", r.source, r.external_id, r.customer_id,
+                                   r.respondent_id),
+                 r.submitted_at <= window.start, tuple(sorted(r.segments)))
+        counts[(*group, "n")] += r.status == "answered"
+        counts[(*group, "s")] += bool(r.status == "answered" and r.satisfied)
+        counts[(*group, "o")] += r.status == "offered"
+    groups = {g[:4] for g in counts}
+    out = [Slice(k, c, p, s, counts[(k, c, p, s, "n")], counts[(k, c, p, s, "s")],
+                 counts[(k, c, p, s, "o")]) for k, c, p, s in groups]
+    tcounts: Counter[tuple[object, ...]] = Counter()
+    for t in tickets:
+        key = KEYER(t.tags, t.refs)
+        if key and window.start < t.created_at <= window.end:
+            tcounts[(key, customer_key("ticket", t.source, t.external_id, t.customer_id,
+                                       t.requester_id), tuple(sorted(t.segments)))] += 1
+    out += [Slice(k, c, False, s, tickets=n) for (k, c, s), n in tcounts.items()]  # type: ignore[misc]
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sql_aggregation_matches_the_plain_computation(engine: Engine, seed: int) -> None:
+    tickets, responses, accounts = _random_records(random.Random(seed))
+    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
+    records.save_batch(engine, "survey", Batch(responses=responses), KEYER)
+    records.save_batch(engine, "crm", Batch(customers=accounts), KEYER)
+    window = aggregate.Window(AS_OF, 90)
+    with engine.connect() as conn:
+        sql = [*aggregate.response_slices(conn, window), *aggregate.ticket_slices(conn, window, {})]
+        customers = aggregate.customer_info(conn)
+        pop = aggregate.population(conn, window)
+    ref = _reference_slices(tickets, responses, window)
+    assert Counter(sql) == Counter(ref)
+
+    issues = [Issue(IssueKey("acme/shop#1"), labels=("area/checkout",)),
+              Issue(IssueKey("acme/shop#2"), labels=("area/search",)),
+              Issue(IssueKey("acme/shop#3"), labels=("area/checkout", "area/search"))]
+    matcher = Matcher(issues, CATALOG, default_repo="acme/shop")
+    settings = ImpactSettings(weight_by="arr", segment_weights={"enterprise": 2.0})
+    assert compute(sql, matcher, CATALOG, customers, pop, settings) == \
+        compute(ref, matcher, CATALOG, customers, pop, settings)
+    known = [a.arr for a in accounts if a.arr is not None]
+    assert pop.mean_arr == pytest.approx(sum(known) / len(known))
+    in_window = {r.customer_id or r.respondent_id or r.external_id for r in responses
+                 if window.start < r.submitted_at <= window.end}
+    in_window |= {t.customer_id or t.requester_id or t.external_id for t in tickets
+                  if window.start < t.created_at <= window.end}
+    assert pop.customers == len(in_window)
+
+
+def test_issues_links_impacts_journal_and_runs(engine: Engine) -> None:
+    issue = Issue(IssueKey("acme/shop#1"), "Broken", "u", "open", ("area/checkout",))
+    state.sync_issues(engine, "github", [issue], {issue.key: ("checkout",)})
+    state.sync_issues(engine, "github", [], {})
+    with engine.connect() as conn:
+        assert [i.state for i in state.load_issues(conn)] == ["closed"]
+    matcher = Matcher([issue], CATALOG)
+    key = link_key(["checkout"], [])
+    assert state.save_links(engine, [(key, link) for link in matcher.links(key)]) == 1
+    with engine.connect() as conn:
+        assert state.link_keys(conn, "acme/shop#1") == {key: "feature checkout"}
+    state.save_impacts(engine, AS_OF, {"acme/shop#1": {"score": 2.5, "level": "high"}})
+    with engine.connect() as conn:
+        assert state.load_impacts(conn) == {"acme/shop#1": {"score": 2.5, "level": "high"}}
+    journal = state.StoreJournal(engine)
+    journal.record("acme/shop#1", "label", "abc")
+    assert state.StoreJournal(engine).last("acme/shop#1", "label") == "abc"
+    run_id = state.start_run(engine, AS_OF, dry_run=False)
+    state.finish_run(engine, run_id, "ok", {"writes": 3})
+    with engine.connect() as conn:
+        runs = state.recent_runs(conn)
+    assert (runs[0]["status"], runs[0]["summary"]) == ("ok", {"writes": 3})
+    assert json.loads(json.dumps(runs[0]["summary"])) == {"writes": 3}
