@@ -152,7 +152,7 @@ def _reference_slices(tickets: list[Ticket], responses: list[Response],
         own = KEYER(r.tags, r.refs)
         ticket = by_id.get((r.ticket_source or "", r.ticket_id or ""))
         tk = KEYER(ticket.tags, ticket.refs) if ticket else ""
-        key = "|".join(k for k in (own, tk) if k)
+        key = records.merge_keys(own, tk)
         if not key:
             continue
         group = (key, customer_key("csat", r.source, r.external_id, r.customer_id,
@@ -227,3 +227,79 @@ def test_issues_links_impacts_journal_and_runs(engine: Engine) -> None:
         runs = state.recent_runs(conn)
     assert (runs[0]["status"], runs[0]["summary"]) == ("ok", {"writes": 3})
     assert json.loads(json.dumps(runs[0]["summary"])) == {"writes": 3}
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("weight_by, attribution", [("none", "shared"), ("arr", "full")])
+def test_sql_counts_match_the_slices_path(engine: Engine, seed: int, weight_by: str,
+                                          attribution: str) -> None:
+    from impactlink.core.impact import count, tally
+    from impactlink.store.counts import issue_counts
+
+    tickets, responses, accounts = _random_records(random.Random(seed))
+    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
+    records.save_batch(engine, "survey", Batch(responses=responses), KEYER)
+    records.save_batch(engine, "crm", Batch(customers=accounts), KEYER)
+    issues = [Issue(IssueKey("acme/shop#1"), labels=("area/checkout",)),
+              Issue(IssueKey("acme/shop#2"), labels=("area/search",)),
+              Issue(IssueKey("acme/shop#3"), labels=("area/checkout", "area/search"))]
+    matcher = Matcher(issues, CATALOG, default_repo="acme/shop", attribution=attribution)
+    settings = ImpactSettings(weight_by=weight_by, feature_attribution=attribution,
+                              segment_weights={"enterprise": 2.0})
+    window = aggregate.Window(AS_OF, 90)
+    multipliers = {"desk": 3.0}
+    with engine.begin() as conn:
+        pop = aggregate.population(conn, window)
+        customers = aggregate.customer_info(conn)
+        slices = [*aggregate.response_slices(conn, window),
+                  *aggregate.ticket_slices(conn, window, multipliers)]
+        sql, links = issue_counts(conn, window, matcher, settings, mean_arr=pop.mean_arr,
+                                  multipliers=multipliers)
+    expected = {k: count(t, customers, settings, pop.mean_arr)
+                for k, t in tally(slices, matcher).items() if t.customers}
+    assert sql.keys() == expected.keys() and expected
+    for key, want in expected.items():
+        got = sql[key]
+        assert got.weighted_share == pytest.approx(want.weighted_share)
+        assert got.arr == pytest.approx(want.arr)
+        assert sorted(got.segments) == sorted(want.segments)
+        same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
+                "previous_satisfied", "observed", "observed_scaled", "explicit_customers",
+                "features", "references")
+        assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
+    assert {k for k, _ in links} == {s.link_key for s in slices}
+
+
+def test_a_response_inherits_its_tickets_key_whichever_arrives_first(engine: Engine) -> None:
+    response = Response("survey", "r1", AS_OF, score=2, satisfied=False, tags=("search",),
+                        ticket_source="desk", ticket_id="t1")
+    records.save_batch(engine, "survey", Batch(responses=[response]), KEYER)
+    ticket = Ticket("desk", "t1", AS_OF, tags=("payments",), refs=("SHOP-1",))
+    records.save_batch(engine, "desk", Batch(tickets=[ticket]), KEYER)
+
+    def key() -> str:
+        with engine.connect() as conn:
+            return str(conn.execute(select(records.RESPONSES.c.link_key)).scalar_one())
+
+    assert key() == "f:checkout|f:search|r:SHOP-1"
+    records.save_batch(engine, "desk", Batch(tickets=[Ticket("desk", "t1", AS_OF)]), KEYER)
+    assert key() == "f:search"
+    records.save_batch(engine, "desk", Batch(ticket_refs=[("t1", ("SHOP-2",))]), KEYER)
+    assert key() == "f:search|r:SHOP-2"
+    records.save_batch(engine, "desk", Batch(deleted_tickets=["t1"]), KEYER)
+    assert key() == "f:search"
+    records.save_batch(engine, "survey", Batch(responses=[response]), KEYER)
+    assert key() == "f:search"
+
+
+def test_relink_keeps_inherited_keys(engine: Engine) -> None:
+    records.save_batch(engine, "desk", Batch(tickets=[Ticket("desk", "t1", AS_OF,
+                                                             tags=("payments",))]), KEYER)
+    records.save_batch(engine, "survey", Batch(responses=[Response(
+        "survey", "r1", AS_OF, score=5, satisfied=True, tags=("search",),
+        ticket_source="desk", ticket_id="t1")]), KEYER)
+    wider = Catalog([Feature("payments", ("payments",)), Feature("search", ("search",))])
+    assert records.relink(engine, make_keyer(wider), wider.fingerprint) == 2
+    with engine.connect() as conn:
+        row = conn.execute(select(records.RESPONSES)).one()
+    assert (row.own_key, row.link_key) == ("f:search", "f:payments|f:search")

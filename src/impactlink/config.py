@@ -191,6 +191,8 @@ class FreshdeskSourceConfig(_HttpSourceBase):
     api_key_file: Path | None = Field(None, description="file holding the API key (secret)")
     reference_fields: list[str] = Field(default_factory=list, description="ticket custom "
                                         "fields whose values hold issue references")
+    deleted_tickets: bool = Field(True, description="also list deleted tickets "
+                                  "(filter=deleted) so the store drops them")
 
     @model_validator(mode="after")
     def _located(self) -> FreshdeskSourceConfig:
@@ -312,9 +314,7 @@ class JiraTrackerConfig(_Section):
     max_retry_wait_seconds: float = Field(600.0, ge=0)
 
 
-TrackerConfig = Annotated[
-    FileTrackerConfig | GithubTrackerConfig | JiraTrackerConfig, Field(discriminator="type")
-]
+TrackerConfig = Annotated[FileTrackerConfig, Field(discriminator="type")]
 
 
 class ScheduleConfig(_Section):

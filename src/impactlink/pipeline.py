@@ -13,14 +13,14 @@ from typing import Any
 from sqlalchemy import Engine
 
 from impactlink.config import Settings
-from impactlink.core.impact import ImpactSettings, compute
+from impactlink.core.impact import ImpactSettings, impacts_from_counts
 from impactlink.core.matching import Catalog, Link, Matcher, link_key
 from impactlink.core.models import Impact, IssueKey
 from impactlink.core.report import impact_to_dict
 from impactlink.errors import ConfigError, ImpactlinkError, SourceError, TrackerError
 from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
 from impactlink.sources.base import Source
-from impactlink.store import aggregate, records, state
+from impactlink.store import aggregate, counts, records, state
 from impactlink.store.engine import open_engine, upgrade
 from impactlink.trackers.base import Change, Tracker, Write
 from impactlink.writeback import WriteSummary, write_back
@@ -243,16 +243,14 @@ def compute_impacts(pipeline: Pipeline, as_of: datetime) -> tuple[dict[IssueKey,
     """Return every issue's impact as of a time, and the links that made it."""
     window = aggregate.Window(as_of, pipeline.settings.impact.window_days)
     multipliers = {s.name: s.complaint_multiplier for s in pipeline.settings.sources}
-    with pipeline.engine.connect() as conn:
+    settings = impact_settings(pipeline.settings)
+    with pipeline.engine.begin() as conn:
         matcher = pipeline.matcher(state.load_issues(conn))
-        slices = [*aggregate.response_slices(conn, window),
-                  *aggregate.ticket_slices(conn, window, multipliers)]
-        customers = aggregate.customer_info(conn)
         population = aggregate.population(conn, window)
-    impacts = compute(slices, matcher, pipeline.catalog, customers, population,
-                      impact_settings(pipeline.settings))
-    links = [(key, link) for key in sorted({s.link_key for s in slices})
-             for link in matcher.links(key)]
+        issue_counts, links = counts.issue_counts(conn, window, matcher, settings,
+                                                  mean_arr=population.mean_arr,
+                                                  multipliers=multipliers)
+    impacts = impacts_from_counts(issue_counts, matcher, pipeline.catalog, population, settings)
     return impacts, links
 
 

@@ -16,6 +16,7 @@ from impactlink.config import (
     ZendeskSourceConfig,
 )
 from impactlink.core.matching import Catalog, Feature
+from impactlink.errors import ConfigError
 from impactlink.sources.base import Source
 from impactlink.trackers.base import Tracker
 
@@ -57,13 +58,7 @@ def build_tracker(settings: Settings, catalog: Catalog) -> Tracker:
         from impactlink.trackers.files import FileTracker
 
         return FileTracker(config, settings.base_dir)
-    if isinstance(config, GithubTrackerConfig):
-        from impactlink.trackers.github import GithubTracker
-
-        return GithubTracker(config, settings.base_dir, catalog)
-    from impactlink.trackers.jira import JiraTracker
-
-    return JiraTracker(config, settings.base_dir, catalog)
+    raise ConfigError(f"tracker.type = {config.type!r} is not available in this version")
 
 
 def default_repo(settings: Settings) -> str | None:

@@ -248,87 +248,125 @@ def tally(slices: Iterable[Slice], matcher: Matcher) -> dict[IssueKey, _Tally]:
     return tallies
 
 
-def _weight(info: CustomerInfo | None, settings: ImpactSettings, mean_arr: float | None) -> float:
-    weight = 1.0
+def weight(info: CustomerInfo | None, settings: ImpactSettings, mean_arr: float | None) -> float:
+    """Return a customer's weight: 1, or ARR / mean known ARR, times its plan's weight."""
+    w = 1.0
     if settings.weight_by == "arr" and info and info.arr is not None and mean_arr:
-        weight = info.arr / mean_arr
+        w = info.arr / mean_arr
     if info and info.plan and settings.segment_weights:
-        weight *= settings.segment_weights.get(info.plan, 1.0)
-    return weight
+        w *= settings.segment_weights.get(info.plan, 1.0)
+    return w
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCounts:
+    """What the figures need of one issue's linked records, counted (in SQL or from slices)."""
+
+    responses: int
+    satisfied: int
+    offered: int
+    tickets: int
+    previous_responses: int
+    previous_satisfied: int
+    observed: int
+    observed_scaled: float
+    arr: float
+    weighted_share: float
+    explicit_customers: int
+    segments: tuple[tuple[str, str, int, int, int], ...]
+    """(name, value, responses, satisfied, customers observed) per segment value."""
+    features: tuple[str, ...]
+    references: tuple[str, ...]
+
+
+def count(t: _Tally, customers: Mapping[str, CustomerInfo], settings: ImpactSettings,
+          mean_arr: float | None) -> IssueCounts:
+    """Return an issue's counts from its tally."""
+    affected = [(k, c) for k, c in t.customers.items() if c.affected]
+    return IssueCounts(
+        t.n, t.s, t.o, t.t, t.n_prev, t.s_prev, len(affected),
+        sum(1.0 if c.dissatisfied else c.multiplier for _, c in affected),
+        sum(info.arr for k, _ in affected
+            if (info := customers.get(k)) is not None and info.arr is not None),
+        sum(weight(customers.get(k), settings, mean_arr) * c.share for k, c in affected),
+        sum(1 for _, c in affected if c.share == 1.0),
+        tuple((name, value, n_s[0], n_s[1], len(t.segment_customers[(name, value)]))
+              for (name, value), n_s in t.segments.items()),
+        tuple(sorted(t.features)), tuple(sorted(t.references)),
+    )
 
 
 def compute(slices: Iterable[Slice], matcher: Matcher, catalog: Catalog,
             customers: Mapping[str, CustomerInfo], population: Population,
             settings: ImpactSettings) -> dict[IssueKey, Impact]:
     """Return the impact of every open issue with a linked record in the window."""
+    counts = {key: count(t, customers, settings, population.mean_arr)
+              for key, t in tally(slices, matcher).items()
+              if t.customers}  # only previous-window records: no impact now
+    return impacts_from_counts(counts, matcher, catalog, population, settings)
+
+
+def impacts_from_counts(counts: Mapping[IssueKey, IssueCounts], matcher: Matcher,
+                        catalog: Catalog, population: Population,
+                        settings: ImpactSettings) -> dict[IssueKey, Impact]:
+    """Return each issue's figures from its counts."""
     p0 = overall_dissatisfaction(population)
     base = settings.customer_base or population.customers
-    impacts: dict[IssueKey, Impact] = {}
-    for key, t in tally(slices, matcher).items():
-        if not t.customers:
-            continue  # only previous-window records: no impact now
-        impacts[key] = figures(key, t, matcher, catalog, customers, population, settings, p0, base)
-    return impacts
+    return {key: figures(key, c, matcher, catalog, population, settings, p0, base)
+            for key, c in counts.items()}
 
 
-def figures(key: IssueKey, t: _Tally, matcher: Matcher, catalog: Catalog,
-            customers: Mapping[str, CustomerInfo], population: Population,
-            settings: ImpactSettings, p0: float, base: int) -> Impact:
-    """Return one issue's figures from its tally."""
+def figures(key: IssueKey, c: IssueCounts, matcher: Matcher, catalog: Catalog,
+            population: Population, settings: ImpactSettings, p0: float,
+            base: int) -> Impact:
+    """Return one issue's figures from its counts."""
     issue = matcher.issues[key]
-    d = t.n - t.s
-    lo, hi = wilson(t.s, t.n)
-    affected_customers = [(k, c) for k, c in t.customers.items() if c.affected]
-    observed = len(affected_customers)
-    scaled = sum(1.0 if c.dissatisfied else c.multiplier for _, c in affected_customers)
+    n, s = c.responses, c.satisfied
+    d = n - s
+    lo, hi = wilson(s, n)
     active = matcher.active_customers(key, catalog.features)
-    est = estimate_affected(scaled, t.n, d, t.o, active)
-    arr = sum(info.arr for k, _ in affected_customers
-              if (info := customers.get(k)) is not None and info.arr is not None)
-    weighted = sum(_weight(customers.get(k), settings, population.mean_arr) * c.share
-                   for k, c in affected_customers)
-    reach = weighted * est.affected / observed if observed else 0.0
-    the_pain = pain(d, t.n, p0, settings.prior_strength)
+    est = estimate_affected(c.observed_scaled, n, d, c.offered, active)
+    reach = c.weighted_share * est.affected / c.observed if c.observed else 0.0
+    the_pain = pain(d, n, p0, settings.prior_strength)
     score = round_half_up(reach * the_pain, 1)
     level = level_for(score, base, settings.level_shares)
     segs = sorted(
-        (SegmentFigures(name, value, n_s[0], n_s[1], csat_percent(n_s[1], n_s[0]),
-                        len(t.segment_customers[(name, value)]))
-         for (name, value), n_s in t.segments.items()),
+        (SegmentFigures(name, value, sn, ss, csat_percent(ss, sn), sc)
+         for name, value, sn, ss, sc in c.segments),
         key=lambda g: (-g.customers_observed, -g.responses, g.name, g.value),
     )
-    the_trend = trend(t.n, t.s, t.n_prev, t.s_prev, settings.min_responses)
+    the_trend = trend(n, s, c.previous_responses, c.previous_satisfied, settings.min_responses)
     explanation: dict[str, object] = {
-        "features": sorted(t.features),
-        "references": sorted(t.references),
+        "features": list(c.features),
+        "references": list(c.references),
         "issue_features": list(matcher.issue_features.get(key, ())),
         "issues_per_feature": {f: matcher.issues_per_feature[f]
                                for f in matcher.issue_features.get(key, ())},
-        "csat": {"n": t.n, "s": t.s, "d": d, "z": round(Z95, 2)},
-        "estimate": {"method": est.method, "observed": observed,
-                     "observed_scaled": scaled, **est.inputs},
-        "pain": {"d": d, "n": t.n, "p0": p0, "alpha": settings.prior_strength,
+        "csat": {"n": n, "s": s, "d": d, "z": round(Z95, 2)},
+        "estimate": {"method": est.method, "observed": c.observed,
+                     "observed_scaled": c.observed_scaled, **est.inputs},
+        "pain": {"d": d, "n": n, "p0": p0, "alpha": settings.prior_strength,
                  "population_responses": population.responses,
                  "population_dissatisfied": population.dissatisfied},
-        "reach": {"weighted_share_sum": weighted, "affected": est.affected,
-                  "customers_observed": observed, "weight_by": settings.weight_by,
+        "reach": {"weighted_share_sum": c.weighted_share, "affected": est.affected,
+                  "customers_observed": c.observed, "weight_by": settings.weight_by,
                   "attribution": settings.feature_attribution,
-                  "explicit_customers": sum(1 for _, c in affected_customers if c.share == 1.0)},
+                  "explicit_customers": c.explicit_customers},
         "level": {"customer_base": base,
                   "thresholds": {lv: share * base for lv, share in settings.level_shares.items()}},
-        "trend": {"n": t.n, "s": t.s, "n_prev": t.n_prev, "s_prev": t.s_prev,
-                  "min_responses": settings.min_responses},
+        "trend": {"n": n, "s": s, "n_prev": c.previous_responses,
+                  "s_prev": c.previous_satisfied, "min_responses": settings.min_responses},
     }
     return Impact(
         issue=key, title=issue.title, url=issue.url,
-        features=tuple(sorted(t.features)), references=tuple(sorted(t.references)),
-        responses=t.n, satisfied=t.s, dissatisfied=d,
-        csat=csat_percent(t.s, t.n),
-        csat_low=round_half_up(100 * lo, 1) if t.n else None,
-        csat_high=round_half_up(100 * hi, 1) if t.n else None,
-        tickets=t.t, offered=t.o, customers_observed=observed,
+        features=c.features, references=c.references,
+        responses=n, satisfied=s, dissatisfied=d,
+        csat=csat_percent(s, n),
+        csat_low=round_half_up(100 * lo, 1) if n else None,
+        csat_high=round_half_up(100 * hi, 1) if n else None,
+        tickets=c.tickets, offered=c.offered, customers_observed=c.observed,
         affected=est.affected, affected_low=est.low, affected_high=est.high, method=est.method,
-        arr_at_risk=round_half_up(arr, 2), segments=tuple(segs), trend=the_trend,
+        arr_at_risk=round_half_up(c.arr, 2), segments=tuple(segs), trend=the_trend,
         pain=round_half_up(the_pain, 4), reach=round_half_up(reach, 2), score=score, level=level,
         explanation=explanation,
     )

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from impactlink.config import FileSourceConfig
 from impactlink.core.models import Customer, Response, ResponseStatus, Ticket
 from impactlink.core.refs import collect_refs, find_refs
-from impactlink.core.scales import SCALES, parse_score
+from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags, split_list
 from impactlink.sources.base import Batch
 
@@ -107,8 +107,6 @@ def json_cell(value: object) -> str:
 class RowMapper:
     """Build records of one kind from rows of cells and hand them over as a Batch."""
 
-    kind = ""
-
     def __init__(self, config: FileSourceConfig) -> None:
         self.source = config.name
         self.fields = FIELDS[config.kind]
@@ -152,7 +150,6 @@ class ResponseMapper(RowMapper):
     def __init__(self, config: FileSourceConfig) -> None:
         super().__init__(config)
         self.scale = config.scale
-        self.satisfied_min = SCALES[config.scale].satisfied_min
         self.ticket_source = config.ticket_source
         self.records: list[Response] = []
         self._score_cache: dict[str, tuple[float, bool]] = {}
@@ -193,7 +190,7 @@ class ResponseMapper(RowMapper):
                 score = parse_score(raw, self.scale)
             except ValueError as exc:
                 raise BadRow(str(exc)) from None
-            known = (score, score >= self.satisfied_min)
+            known = (score, is_satisfied(score, self.scale))
             if len(self._score_cache) < _CACHE_MAX:
                 self._score_cache[raw] = known
         return "answered", known[0], known[1]

@@ -65,28 +65,34 @@ class FileSource:
         return [(field, names.get(field, field)) for field in wanted]
 
     def header_problems(self, header: Sequence[str] | None, all_wanted: bool = False) -> list[str]:
-        """Return a problem per missing required column (and mapped or segment column if asked)."""
+        """Return what the header lacks: required columns (and mapped or segment ones if asked)."""
         if header is None:
             return [f"source '{self.name}': {self.path} is empty; it needs a header row"]
         found = column_finder(header)
         required = set(REQUIRED[self.config.kind])
         if self.config.kind == "csat" and found(self.config.columns.get("status", "status")) >= 0:
             required.discard("score")  # with a status column, a file may hold only offered surveys
-        explicit = set(self.config.columns) | set(self.config.segments) if all_wanted else set()
+        if all_wanted:
+            required |= set(self.config.columns) | set(self.config.segments)
+        missing = [(field, column) for field, column in self.columns()
+                   if field in required and found(column) < 0]
+        if not missing:
+            return []
+        lacks = ", ".join(f"{column!r} (for {field})" for field, column in missing)
+        fix = ", ".join(f'{field} = "Your Column"' for field, _ in missing)
         listed = ", ".join(repr(name) for name in header)
-        return [f"source '{self.name}': {self.path} has no column {column!r} for {field}; "
-                f"columns found: {listed}. If yours has another name, map it in this source's "
-                f"[[sources]] entry: columns = {{ {field} = \"Your Column\" }}"
-                for field, column in self.columns()
-                if (field in required or field in explicit) and found(column) < 0]
+        return [f"source '{self.name}': {self.path} has no column {lacks}; columns found: "
+                f"{listed}. If yours are named otherwise, map them in this source's [[sources]] "
+                f"entry: columns = {{ {fix} }}"]
 
     def _unknown_fields(self) -> str:
         known = {*FIELDS[self.config.kind], *self.config.segments}
         unknown = sorted(set(self.config.columns) - known)
         if not unknown:
             return ""
-        return (f"source '{self.name}': columns names unknown field(s) {', '.join(unknown)}; "
-                f"a {self.config.kind} file has {', '.join(sorted(known))}")
+        return (f"source '{self.name}': columns = {{...}} maps unknown field(s) "
+                f"{', '.join(unknown)}; the fields of a {self.config.kind} file are "
+                f"{', '.join(sorted(known))}")
 
     def _cannot_read(self, exc: OSError) -> str:
         return (f"source '{self.name}': cannot read {self.path}: {exc.strerror or exc} — check its "

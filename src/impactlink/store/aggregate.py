@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select, union
+from sqlalchemy import Connection, and_, case, func, literal, select, union
 
 from impactlink.core.impact import CustomerInfo, Population, Slice
 from impactlink.store.records import CUSTOMERS, RESPONSES, TICKETS
@@ -35,19 +35,17 @@ class Window:
 
 
 def _effective_key() -> Any:
-    """A response's key joined with the key of the ticket it rates (it inherits the ticket's)."""
-    own, inherited = RESPONSES.c.link_key, func.coalesce(TICKETS.c.link_key, "")
-    return case((inherited == "", own), (own == "", inherited),
-                else_=own + literal("|") + inherited)
+    """A response's key: its own merged with the ticket it rates (kept so at write time)."""
+    return RESPONSES.c.link_key
 
 
 def _segments(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in json.loads(text))
+    return tuple(sorted((str(k), str(v)) for k, v in json.loads(text).items()))
 
 
 def response_slices(conn: Connection, window: Window) -> Iterator[Slice]:
     """Yield linked responses (and offered surveys) counted per slice, both windows."""
-    r, t = RESPONSES, TICKETS
+    r = RESPONSES
     key = _effective_key()
     previous = case((r.c.submitted_at > window.start, 0), else_=1)
     answered = case((r.c.status == "answered", 1), else_=0)
@@ -57,10 +55,8 @@ def response_slices(conn: Connection, window: Window) -> Iterator[Slice]:
                func.sum(case((and_(r.c.status == "answered", r.c.satisfied.is_(True)), 1),
                              else_=0)).label("s"),
                func.sum(case((r.c.status == "offered", 1), else_=0)).label("o"))
-        .select_from(r.outerjoin(t, and_(t.c.source == r.c.ticket_source,
-                                         t.c.external_id == r.c.ticket_id)))
         .where(r.c.submitted_at > window.previous_start, r.c.submitted_at <= window.end,
-               or_(r.c.link_key != "", func.coalesce(t.c.link_key, "") != ""))
+               r.c.link_key != "")
         .group_by(key, r.c.customer_key, r.c.segments, previous)
     )
     for row in conn.execute(query):
@@ -133,8 +129,6 @@ def linked_records(conn: Connection, window: Window,
         select(literal("csat").label("kind"), r.c.source, r.c.external_id,
                r.c.submitted_at.label("at"), r.c.status, r.c.score, r.c.satisfied,
                r.c.customer_key, r.c.comment.label("text"), key.label("link_key"))
-        .select_from(r.outerjoin(t, and_(t.c.source == r.c.ticket_source,
-                                         t.c.external_id == r.c.ticket_id)))
         .where(r.c.submitted_at > window.start, r.c.submitted_at <= window.end,
                key.in_(link_keys))).mappings().all()
     tickets = conn.execute(

@@ -44,21 +44,63 @@ def _insert(conn: Connection, table: Table) -> Any:
     return module.insert(table)
 
 
+_COMPILED: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], tuple[str, list[str]]] = {}
+
+
+def _compiled_upsert(conn: Connection, table: Table, columns: tuple[str, ...],
+                     keys: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Return the upsert's SQL for the driver and its parameter order (compiled once)."""
+    cache_key = (conn.dialect.name, table.name, columns, keys)
+    found = _COMPILED.get(cache_key)
+    if found is None:
+        stmt = _insert(conn, table).values({c: bindparam(c) for c in columns})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: stmt.excluded[c] for c in columns if c not in keys})
+        compiled = stmt.compile(dialect=conn.dialect)
+        order = list(compiled.positiontup or ())
+        found = _COMPILED[cache_key] = (str(compiled), order)
+    return found
+
+
+def _driver_value(value: Any, sqlite_style: bool) -> Any:
+    if sqlite_style and isinstance(value, datetime):
+        # The text SQLAlchemy's SQLite DateTime stores: UTC, microseconds always present.
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
             keys: list[str]) -> None:
+    """Insert or update rows by their unique key, in one driver-level executemany.
+
+    Going past SQLAlchemy's per-row parameter processing makes ingest several times
+    faster; values are converted here exactly as the column types would.
+    """
     if not rows:
         return
     # Within one statement a key may appear once (PostgreSQL refuses it twice): last wins.
     unique = list({tuple(r[k] for k in keys): r for r in rows}.values())
-    stmt = _insert(conn, table)
-    columns = [c for c in unique[0] if c not in keys]
-    stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                      set_={c: stmt.excluded[c] for c in columns})
-    conn.execute(stmt, unique)
+    columns = tuple(unique[0])
+    sql, order = _compiled_upsert(conn, table, columns, tuple(keys))
+    if order:  # positional paramstyle (SQLite)
+        params: Any = [tuple(_driver_value(r[c], True) for c in order) for r in unique]
+    else:
+        params = unique
+    conn.exec_driver_sql(sql, params)
+
+
+_SEGMENT_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
 
 
 def _segments(segments: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps([list(p) for p in sorted(segments)], ensure_ascii=False)
+    """Return segment values as a JSON object with sorted keys (cached: few combinations)."""
+    text = _SEGMENT_TEXT.get(segments)
+    if text is None:
+        text = json.dumps(dict(sorted(segments)), ensure_ascii=False, sort_keys=True)
+        if len(_SEGMENT_TEXT) < 100_000:
+            _SEGMENT_TEXT[segments] = text
+    return text
 
 
 def ticket_row(t: Ticket, keyer: Keyer) -> dict[str, Any]:
@@ -83,7 +125,8 @@ def response_row(r: Response, keyer: Keyer) -> dict[str, Any]:
         "customer_key": customer_key("csat", r.source, r.external_id, r.customer_id,
                                      r.respondent_id),
         "comment": r.comment, "tags": "|".join(r.tags), "refs": "|".join(r.refs),
-        "link_key": keyer(r.tags, r.refs), "ticket_source": r.ticket_source,
+        "own_key": keyer(r.tags, r.refs), "link_key": keyer(r.tags, r.refs),
+        "ticket_source": r.ticket_source,
         "ticket_id": r.ticket_id, "segments": _segments(r.segments),
     }
 
@@ -104,14 +147,20 @@ def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
                run_id: int | None = None) -> None:
     """Store a batch and its cursor in one transaction: a crash keeps both or neither."""
     with engine.begin() as conn:
-        _upsert(conn, TICKETS, [ticket_row(t, keyer) for t in batch.tickets], _UNIQUE)
-        _upsert(conn, RESPONSES, [response_row(r, keyer) for r in batch.responses], _UNIQUE)
+        tickets = [ticket_row(t, keyer) for t in batch.tickets]
+        _upsert(conn, TICKETS, tickets, _UNIQUE)
+        responses = [response_row(r, keyer) for r in batch.responses]
+        _inherit(conn, responses)
+        _upsert(conn, RESPONSES, responses, _UNIQUE)
         _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
         if batch.deleted_tickets:
             conn.execute(delete(TICKETS).where(TICKETS.c.source == source,
                                                TICKETS.c.external_id.in_(batch.deleted_tickets)))
         for ticket_id, refs in batch.ticket_refs:
             _add_ticket_refs(conn, source, ticket_id, refs, keyer)
+        changed = {t.external_id for t in batch.tickets} | set(batch.deleted_tickets)
+        changed |= {ticket_id for ticket_id, _ in batch.ticket_refs}
+        _propagate(conn, source, sorted(changed))
         if batch.rejected:
             stmt = _insert(conn, QUARANTINE).on_conflict_do_nothing(
                 index_elements=["source", "location", "reason"])
@@ -123,12 +172,63 @@ def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
                                      "updated_at": now()}], ["source"])
 
 
+def merge_keys(own: str, inherited: str | None) -> str:
+    """Return a response's link key: its own features and references plus its ticket's."""
+    if not inherited:
+        return own
+    if not own:
+        return inherited
+    return "|".join(sorted(set(own.split("|")) | set(inherited.split("|"))))
+
+
+def _ticket_keys(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    by_source: dict[str, list[str]] = {}
+    for src, tid in pairs:
+        by_source.setdefault(src, []).append(tid)
+    for src, ids in by_source.items():
+        for i in range(0, len(ids), 500):
+            query = select(TICKETS.c.external_id, TICKETS.c.link_key).where(
+                TICKETS.c.source == src, TICKETS.c.external_id.in_(ids[i:i + 500]))
+            found.update({(src, tid): key for tid, key in conn.execute(query)})
+    return found
+
+
+def _inherit(conn: Connection, responses: list[dict[str, Any]]) -> None:
+    """Give responses that rate a stored ticket the ticket's features and references."""
+    pairs = {(r["ticket_source"], r["ticket_id"]) for r in responses
+             if r["ticket_source"] and r["ticket_id"]}
+    if not pairs:
+        return
+    keys = _ticket_keys(conn, pairs)
+    for r in responses:
+        r["link_key"] = merge_keys(r["own_key"], keys.get((r["ticket_source"], r["ticket_id"])))
+
+
+def _propagate(conn: Connection, source: str, ticket_ids: Sequence[str]) -> None:
+    """Refresh the keys of stored responses that rate tickets which changed or went away."""
+    r = RESPONSES
+    for i in range(0, len(ticket_ids), 500):
+        chunk = list(ticket_ids[i:i + 500])
+        rows = conn.execute(select(r.c.id, r.c.own_key, r.c.link_key, r.c.ticket_id).where(
+            r.c.ticket_source == source, r.c.ticket_id.in_(chunk))).all()
+        if not rows:
+            continue
+        keys = _ticket_keys(conn, {(source, row.ticket_id) for row in rows})
+        updates = [{"row_id": row.id, "key": key} for row in rows
+                   if (key := merge_keys(row.own_key, keys.get((source, row.ticket_id))))
+                   != row.link_key]
+        if updates:
+            conn.execute(update(r).where(r.c.id == bindparam("row_id"))
+                         .values(link_key=bindparam("key")), updates)
+
+
 def _add_ticket_refs(conn: Connection, source: str, ticket_id: str, refs: tuple[str, ...],
                      keyer: Keyer) -> None:
     row = conn.execute(select(TICKETS.c.id, TICKETS.c.tags, TICKETS.c.refs).where(
         TICKETS.c.source == source, TICKETS.c.external_id == ticket_id)).first()
     if row is None:
-        return
+        return  # NOTE: a reference to a ticket not stored yet is dropped; the export brings it
     merged = tuple(sorted(set(filter(None, row.refs.split("|"))) | set(refs)))
     tags = tuple(filter(None, row.tags.split("|")))
     conn.execute(update(TICKETS).where(TICKETS.c.id == row.id).values(
@@ -170,26 +270,42 @@ def relink(engine: Engine, keyer: Keyer, fingerprint: str, chunk: int = 20000) -
         if get_meta(conn, "catalog") == fingerprint:
             return 0
     changed = 0
-    for table in (TICKETS, RESPONSES):
+    for table in (TICKETS, RESPONSES):  # tickets first: responses inherit their keys
         last = 0
         while True:
             with engine.begin() as conn:
-                rows = conn.execute(
-                    select(table.c.id, table.c.tags, table.c.refs, table.c.link_key)
-                    .where(table.c.id > last).order_by(table.c.id).limit(chunk)).all()
+                rows = conn.execute(select(table).where(table.c.id > last)
+                                    .order_by(table.c.id).limit(chunk)).mappings().all()
                 if not rows:
                     break
-                last = rows[-1].id
-                updates = [{"row_id": r.id, "key": key} for r in rows
-                           if (key := keyer(tuple(filter(None, r.tags.split("|"))),
-                                            tuple(filter(None, r.refs.split("|")))))
-                           != r.link_key]
-                if updates:
-                    conn.execute(update(table).where(table.c.id == bindparam("row_id"))
-                                 .values(link_key=bindparam("key")), updates)
-                    changed += len(updates)
+                last = rows[-1]["id"]
+                changed += _relink_rows(conn, table, rows, keyer)
     with engine.begin() as conn:
         set_meta(conn, "catalog", fingerprint)
         if changed:
             bump_revision(conn)
     return changed
+
+
+def _relink_rows(conn: Connection, table: Table, rows: Sequence[Any], keyer: Keyer) -> int:
+    own = {r["id"]: keyer(tuple(filter(None, r["tags"].split("|"))),
+                          tuple(filter(None, r["refs"].split("|")))) for r in rows}
+    if table is TICKETS:
+        updates = [{"row_id": i, "own": k, "key": k} for i, k in own.items()]
+    else:
+        pairs = {(r["ticket_source"], r["ticket_id"]) for r in rows
+                 if r["ticket_source"] and r["ticket_id"]}
+        inherited = _ticket_keys(conn, pairs) if pairs else {}
+        updates = [{"row_id": r["id"], "own": own[r["id"]],
+                    "key": merge_keys(own[r["id"]],
+                                      inherited.get((r["ticket_source"], r["ticket_id"])))}
+                   for r in rows]
+    before = {r["id"]: (r.get("own_key", r["link_key"]), r["link_key"]) for r in rows}
+    updates = [u for u in updates if before[u["row_id"]] != (u["own"], u["key"])]
+    if updates:
+        values: dict[str, Any] = {"link_key": bindparam("key")}
+        if table is RESPONSES:
+            values["own_key"] = bindparam("own")
+        conn.execute(update(table).where(table.c.id == bindparam("row_id")).values(values),
+                     updates)
+    return len(updates)

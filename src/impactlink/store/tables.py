@@ -33,7 +33,7 @@ class TicketRow(SQLModel, table=True):
     tags: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     refs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     link_key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    segments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    segments: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 
 class ResponseRow(SQLModel, table=True):
@@ -57,10 +57,13 @@ class ResponseRow(SQLModel, table=True):
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     tags: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     refs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    own_key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The key of the response's own tags and references."""
     link_key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """own_key merged with the key of the ticket it rates."""
     ticket_source: str | None = Field(default=None, max_length=100)
     ticket_id: str | None = Field(default=None, max_length=200)
-    segments: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    segments: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 
 class CustomerRow(SQLModel, table=True):

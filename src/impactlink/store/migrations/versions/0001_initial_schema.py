@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("tags", sa.Text(), nullable=False),
         sa.Column("refs", sa.Text(), nullable=False),
+        sa.Column("own_key", sa.Text(), nullable=False),
         sa.Column("link_key", sa.Text(), nullable=False),
         sa.Column("ticket_source", sa.String(length=100), nullable=True),
         sa.Column("ticket_id", sa.String(length=200), nullable=True),

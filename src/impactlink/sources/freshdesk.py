@@ -1,0 +1,265 @@
+"""Freshdesk: tickets, companies and satisfaction ratings over API v2.
+
+Streams (replication key; each keeps its own watermark inside the cursor):
+
+    tickets  /api/v2/tickets?updated_since=…&order_by=updated_at&order_type=asc   updated_at
+    deleted  the same with filter=deleted                                           updated_at
+    ratings  /api/v2/surveys/satisfaction_ratings?created_since=…                    created_at
+
+Pages follow the Link header. Freshdesk serves at most 300 pages of one query, so at page
+300 the window moves forward to the last updated_at seen (the filter is inclusive: the ids at
+the watermark are dropped on replay). Every query names its own since, so the 30-day default
+window of a bare /api/v2/tickets never applies.
+
+Rating codes: a survey question answers with codes from its ``accepted_ratings`` (-103 …
+103). Ranked from lowest, they become scores 1…k on the survey's own scale: 2 codes →
+good/bad (0, 1); 3 → 1-3, top box satisfied; 5 → 1-5 and 7 → 1-7, top two boxes satisfied
+(the 1-5 and 1-7 rules of the impact model).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+import httpx
+
+from impactlink.config import FreshdeskSourceConfig, read_secret
+from impactlink.core.models import Customer, Response, Ticket
+from impactlink.core.refs import collect_refs
+from impactlink.core.tags import normalize_tags
+from impactlink.errors import ImpactlinkError, SourceError
+from impactlink.sources.base import Batch
+from impactlink.sources.http import (
+    Clock,
+    HttpSession,
+    Policy,
+    Sleep,
+    Watermark,
+    amount,
+    as_text,
+    default_since,
+    dump_bookmark,
+    epoch,
+    field_segments,
+    field_tags,
+    iso,
+    load_bookmark,
+    parse_time,
+    reject,
+)
+
+TICKETS = "/api/v2/tickets"
+RATINGS = "/api/v2/surveys/satisfaction_ratings"
+SURVEYS = "/api/v2/surveys"
+MAX_PAGE = 300  # NOTE: developer.freshdesk.com/api/#list_all_tickets caps page at 300
+STATUS = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
+TOP_BOXES = {2: 1, 3: 1, 5: 2, 7: 2}
+_BAD = (KeyError, ValueError, TypeError)
+
+
+class FreshdeskTicket(TypedDict, total=False):
+    id: int
+    subject: str
+    status: int
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    company_id: int | None
+    requester_id: int
+    created_at: str
+    updated_at: str
+
+
+class FreshdeskRating(TypedDict, total=False):
+    id: int
+    survey_id: int
+    user_id: int
+    ticket_id: int
+    feedback: str | None
+    ratings: dict[str, int]
+    created_at: str
+
+
+class FreshdeskSource:
+    """Read a Freshdesk helpdesk as batches of tickets, companies and CSAT responses."""
+
+    def __init__(self, config: FreshdeskSourceConfig, base_dir: Path, *,
+                 client: httpx.Client | None = None, sleep: Sleep = time.sleep,
+                 clock: Clock = time.time) -> None:
+        self.name = config.name
+        self.config = config
+        self._base_dir = base_dir
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
+        self._session: HttpSession | None = None
+        self._companies: dict[str, Customer | None] = {}
+        self._ticket_companies: dict[str, str] = {}
+        self._surveys: dict[str, list[int]] | None = None
+
+    @property
+    def http(self) -> HttpSession:
+        """The HTTP session, built on first use (the API key is read then)."""
+        if self._session is None:
+            c = self.config
+            key = read_secret(c.name, c.api_key_env, c.api_key_file, self._base_dir)
+            pair = f"{key.get_secret_value() if key else ''}:X".encode()
+            fix = ("check api_key_env / api_key_file: the API key from Freshdesk → Profile "
+                   "settings → View API key, of an agent who can see tickets and surveys")
+            self._session = HttpSession(
+                Policy(c.name, "Freshdesk", c.base_url or f"https://{c.domain}.freshdesk.com",
+                       {"Authorization": "Basic " + base64.b64encode(pair).decode()}, fix,
+                       c.timeout_seconds, c.max_retries, c.max_retry_wait_seconds),
+                client=self._client, sleep=self._sleep, clock=self._clock)
+        return self._session
+
+    def check(self) -> list[str]:
+        """Return problems found with one cheap authenticated request."""
+        try:
+            self.http.get_json("/api/v2/agents/me")
+        except ImpactlinkError as exc:
+            return [str(exc)]
+        return []
+
+    def start_cursor(self, since: datetime) -> str:
+        """Return a cursor that re-reads everything updated since ``since``."""
+        mark = {"since": Watermark(epoch(since)).dump()}
+        return dump_bookmark({"tickets": mark, "deleted": mark, "ratings": mark})
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            self._session.close()
+
+    def batches(self, cursor: str | None) -> Iterator[Batch]:
+        """Yield one batch per page of every stream, each with the cursor valid after it."""
+        state = load_bookmark(self.name, cursor)
+        start = epoch(default_since(self.config.start_date, self._clock))
+        order = {"order_by": "updated_at", "order_type": "asc"}
+        streams: list[tuple[str, str, dict[str, str], str, Callable[[Any, Batch], None]]] = [
+            ("tickets", TICKETS, order, "updated_at", self._ticket)]
+        if self.config.deleted_tickets:
+            streams.append(("deleted", TICKETS, {**order, "filter": "deleted"}, "updated_at",
+                            lambda raw, batch: batch.deleted_tickets.append(str(raw["id"]))))
+        streams.append(("ratings", RATINGS, {}, "created_at", self._rating))
+        for key, path, params, field, convert in streams:
+            for batch in self._pages(state, start, key, path, params, field, convert):
+                batch.cursor = dump_bookmark(state)
+                yield batch
+
+    def _pages(self, state: dict[str, Any], start: int, key: str, path: str,
+               params: dict[str, str], field: str,
+               convert: Callable[[Any, Batch], None]) -> Iterator[Batch]:
+        mark = state.get(key) or {"since": Watermark(start).dump()}
+        since = Watermark.load(mark["since"])
+        high = Watermark.load(mark.get("high", mark["since"]))
+        page = int(mark.get("page", 1))
+        filter_name = "created_since" if field == "created_at" else "updated_since"
+        while True:
+            query = {**params, filter_name: iso_at(since.at), "page": page, "per_page": 100}
+            items, more = self.http.get_page(path, query)
+            batch = Batch()
+            for raw in items if isinstance(items, list) else []:
+                try:
+                    rid, at = str(raw["id"]), epoch(parse_time(raw.get(field)))
+                    if since.seen(rid, at):
+                        continue
+                    convert(raw, batch)
+                except _BAD as exc:
+                    batch.rejected.append(reject(self.name, path, raw, str(exc)))
+                    continue
+                high.advance(rid, at)
+            if not more:
+                state[key] = {"since": high.dump()}
+                yield batch
+                return
+            page += 1
+            if page > MAX_PAGE:
+                if high.at <= since.at:
+                    raise SourceError(f"{self.name}: more than {MAX_PAGE} pages of {path} "
+                                      f"share one {field}; cannot move the window forward")
+                since, page = Watermark(high.at, set(high.ids)), 1
+            state[key] = {"since": since.dump(), "high": high.dump(), "page": page}
+            yield batch
+
+    def _company(self, company_id: object, batch: Batch) -> Customer | None:
+        cid = as_text(company_id)
+        if not cid:
+            return None
+        if cid not in self._companies:
+            raw = self.http.get_json(f"/api/v2/companies/{cid}", missing_ok=True)
+            if raw is None:  # deleted since: the ticket keeps no account
+                self._companies[cid] = None
+                return None
+            try:
+                self._companies[cid] = self._customer(raw)
+                batch.customers.append(cast(Customer, self._companies[cid]))
+            except _BAD as exc:
+                batch.rejected.append(reject(self.name, "/api/v2/companies", raw, str(exc)))
+                self._companies[cid] = None
+        return self._companies[cid]
+
+    def _customer(self, raw: dict[str, Any]) -> Customer:
+        c, fields = self.config, raw.get("custom_fields") or {}
+        plan = as_text(fields.get(c.plan_field)) or None if c.plan_field else None
+        arr = amount(fields.get(c.arr_field), c.arr_multiplier) if c.arr_field else None
+        return Customer(self.name, str(raw["id"]), as_text(raw.get("name")), plan, arr)
+
+    def _ticket(self, raw: FreshdeskTicket, batch: Batch) -> None:
+        c, tid = self.config, str(raw["id"])
+        fields = raw.get("custom_fields") or {}
+        subject = as_text(raw.get("subject"))
+        created, updated = parse_time(raw.get("created_at")), parse_time(raw.get("updated_at"))
+        company = self._company(raw.get("company_id"), batch)
+        if company:
+            self._ticket_companies[tid] = company.external_id
+        status = raw.get("status")
+        batch.tickets.append(Ticket(
+            source=self.name, external_id=tid, created_at=created, updated_at=updated,
+            customer_id=company.external_id if company else None,
+            requester_id=as_text(raw.get("requester_id")) or None,
+            status=STATUS.get(status, as_text(status)) if isinstance(status, int) else "",
+            subject=subject,
+            tags=normalize_tags([*(raw.get("tags") or []), *field_tags(fields, c.tag_fields)]),
+            refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields], [subject]),
+            segments=field_segments(fields, c.segment_fields, [("plan", company.plan)]
+                                    if company and "plan" in c.segments else [])))
+
+    def _rating(self, raw: FreshdeskRating, batch: Batch) -> None:
+        codes = self._survey_codes().get(as_text(raw.get("survey_id")))
+        if codes is None:
+            raise ValueError(f"survey {raw.get('survey_id')!r} is not in {SURVEYS}")
+        code = (raw.get("ratings") or {}).get("default_question")
+        if code not in codes or len(codes) not in TOP_BOXES:
+            raise ValueError(f"rating {code!r} is not one of the survey's codes {codes}")
+        rank = codes.index(code) + (0 if len(codes) == 2 else 1)
+        tid = as_text(raw.get("ticket_id")) or None
+        batch.responses.append(Response(
+            source=self.name, external_id=str(raw["id"]),
+            submitted_at=parse_time(raw.get("created_at")), score=float(rank),
+            satisfied=codes.index(code) >= len(codes) - TOP_BOXES[len(codes)],
+            customer_id=self._ticket_companies.get(tid) if tid else None,
+            respondent_id=as_text(raw.get("user_id")) or None,
+            comment=as_text(raw.get("feedback")), ticket_source=self.name if tid else None,
+            ticket_id=tid))
+
+    def _survey_codes(self) -> dict[str, list[int]]:
+        """Return each survey's accepted rating codes of its default question, lowest first."""
+        if self._surveys is None:
+            found: dict[str, list[int]] = {}
+            for survey in self.http.get_json(SURVEYS) or []:
+                for question in survey.get("questions") or []:
+                    if question.get("id") == "default_question" or question.get("default"):
+                        found[as_text(survey.get("id"))] = sorted(
+                            int(c) for c in question.get("accepted_ratings") or [])
+            self._surveys = found
+        return self._surveys
+
+
+def iso_at(at: int) -> str:
+    """Return an epoch as the ISO text Freshdesk's since filters take."""
+    return iso(datetime.fromtimestamp(at, UTC))
