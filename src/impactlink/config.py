@@ -314,7 +314,7 @@ class JiraTrackerConfig(_Section):
     max_retry_wait_seconds: float = Field(600.0, ge=0)
 
 
-TrackerConfig = Annotated[FileTrackerConfig, Field(discriminator="type")]
+TrackerConfig = Annotated[FileTrackerConfig | GithubTrackerConfig, Field(discriminator="type")]
 
 
 class ScheduleConfig(_Section):

@@ -16,7 +16,6 @@ from impactlink.config import (
     ZendeskSourceConfig,
 )
 from impactlink.core.matching import Catalog, Feature
-from impactlink.errors import ConfigError
 from impactlink.sources.base import Source
 from impactlink.trackers.base import Tracker
 
@@ -58,7 +57,9 @@ def build_tracker(settings: Settings, catalog: Catalog) -> Tracker:
         from impactlink.trackers.files import FileTracker
 
         return FileTracker(config, settings.base_dir)
-    raise ConfigError(f"tracker.type = {config.type!r} is not available in this version")
+    from impactlink.trackers.github import GithubTracker
+
+    return GithubTracker(config, settings.base_dir, catalog)
 
 
 def default_repo(settings: Settings) -> str | None:

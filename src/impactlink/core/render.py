@@ -1,0 +1,211 @@
+"""The managed tracker comment, rendered from an Impact; redaction and neutralising of quotes.
+
+Rendering is pure and deterministic (no clock, sorted inputs), so the comment's fingerprint
+changes only when a figure does, and ``--dry-run`` can print exactly what would be written.
+The comment is fenced by a hidden marker, as python/bedevere fences what it owns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from impactlink.core.models import Impact
+
+MARKER = "<!-- impactlink:customer-impact -->"
+ZW = "\u200b"
+"""Zero-width space: breaks a mention or reference without changing what a reader sees."""
+
+_QUOTE_LIMIT = 280
+_SEGMENTS_SHOWN = 3
+
+_URL = re.compile(r"(?i)\b(?:https?|ftp)://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+")
+_EMAIL = re.compile(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b")
+_CARD = re.compile(r"(?<![\d\-])(?:\d[ \-]?){12,18}\d(?![\d\-])")
+_PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d ().\-]{5,}\d(?!\w)")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
+_SCHEME = re.compile(r"(?i)(\w)(://)")
+_WWW = re.compile(r"(?i)\b(www)\.")
+_MENTION = re.compile(r"@")
+_HASHREF = re.compile(r"#(?=\d)")
+_GH_REF = re.compile(r"(?i)\b(gh)-(?=\d)")
+_LINE_START = re.compile(r"^(\s*)([#>+\-=*]|\d+[.)])", re.MULTILINE)
+_INLINE = re.compile(r"([\\`*_~\[\]()!|{}])")
+
+
+def end_marker(marker: str) -> str:
+    """Return the closing fence that matches an opening marker."""
+    return marker.replace("<!-- ", "<!-- /", 1) if marker.startswith("<!-- ") else f"/{marker}"
+
+
+def redact(text: str) -> str:
+    """Replace URLs, emails, card and phone numbers with placeholders."""
+    text = _URL.sub("[link]", text)
+    text = _EMAIL.sub("[email]", text)
+    text = _CARD.sub(_card_or_phone, text)
+    return _PHONE.sub(_phone, text)
+
+
+def _card_or_phone(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m.group(0))
+    return "[card]" if 13 <= len(digits) <= 19 else m.group(0)
+
+
+def _phone(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m.group(0))
+    if _DATE.fullmatch(m.group(0).strip()):
+        return m.group(0)
+    return "[phone]" if 7 <= len(digits) <= 15 else m.group(0)
+
+
+def neutralize(text: str) -> str:
+    """Make untrusted text inert in GitHub markdown: no mention, link, image, reference or HTML."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _INLINE.sub(r"\\\1", text)
+    text = _LINE_START.sub(_escape_line_start, text)
+    text = _MENTION.sub("@" + ZW, text)
+    text = _HASHREF.sub("#" + ZW, text)
+    text = _GH_REF.sub(lambda m: f"{m.group(1)}{ZW}-", text)
+    text = _SCHEME.sub(lambda m: f"{m.group(1)}{ZW}{m.group(2)}", text)
+    return _WWW.sub(lambda m: f"{m.group(1)}{ZW}.", text)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    indent, mark = m.group(1), m.group(2)
+    if mark[0].isdigit():
+        return f"{indent}{mark[:-1]}\\{mark[-1]}"
+    return f"{indent}\\{mark}"
+
+
+def quote_block(texts: Sequence[str]) -> str:
+    """Render customer comments as one inert blockquote each, one line, redacted and shortened."""
+    blocks: list[str] = []
+    for raw in texts:
+        flat = " ".join(redact(raw).split())
+        if not flat:
+            continue
+        if len(flat) > _QUOTE_LIMIT:
+            flat = flat[: _QUOTE_LIMIT - 1].rstrip() + "…"
+        blocks.append("> " + neutralize(flat))
+    return "\n>\n".join(blocks)
+
+
+def _num(value: float, digits: int = 1) -> str:
+    text = f"{value:,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _csat(impact: Impact) -> str:
+    if impact.csat is None:
+        return f"no responses (n = {impact.responses})"
+    return (f"{_num(impact.csat)} % (95 % interval {_num(impact.csat_low or 0.0)}–"
+            f"{_num(impact.csat_high or 0.0)} %, n = {impact.responses}, "
+            f"{impact.dissatisfied} dissatisfied)")
+
+
+def _affected(impact: Impact) -> str:
+    spread = (f"{impact.affected_low:,}–{impact.affected_high:,}"
+              if impact.affected_low != impact.affected_high else f"{impact.affected:,}")
+    return (f"{impact.affected:,} (range {spread}; method: {impact.method}; "
+            f"{impact.customers_observed:,} observed)")
+
+
+def _trend(impact: Impact) -> str:
+    t = impact.trend
+    if t.delta is None:
+        return "not enough responses in both windows to compare"
+    sign = "+" if t.delta > 0 else ("−" if t.delta < 0 else "±")
+    verdict = "significant" if t.significant else "not significant"
+    p = f", p = {t.p_value:.3f}" if t.p_value is not None else ""
+    return (f"{sign}{_num(abs(t.delta))} points vs the previous window "
+            f"({_num(t.previous_csat or 0.0)} %, n = {t.previous_responses}; {verdict}{p})")
+
+
+def _segments(impact: Impact) -> list[str]:
+    lines = []
+    for seg in impact.segments[:_SEGMENTS_SHOWN]:
+        csat = f"CSAT {_num(seg.csat)} %" if seg.csat is not None else "no responses"
+        lines.append(f"- {_code(seg.name)} = {_code(seg.value)}: {csat} (n = {seg.responses}), "
+                     f"{seg.customers_observed:,} customers")
+    return lines
+
+
+def _code(text: str) -> str:
+    """Return text as an inline code span, where GitHub neither links nor mentions."""
+    clean = " ".join(text.replace("`", "'").split())
+    return f"`{clean}`"
+
+
+def _inputs(explanation: Mapping[str, object], key: str) -> Mapping[str, object]:
+    value = explanation.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _how(impact: Impact) -> list[str]:
+    pain = _inputs(impact.explanation, "pain")
+    reach = _inputs(impact.explanation, "reach")
+    lines = [f"score = reach × pain = {_num(impact.reach, 2)} × {_num(impact.pain, 4)} "
+             f"= {_num(impact.score)}"]
+    if pain:
+        lines.append(f"- pain = (d + α · p₀) / (n + α) with d = {pain.get('d')}, "
+                     f"n = {pain.get('n')}, α = {pain.get('alpha')}, p₀ = {_fmt(pain.get('p0'))} "
+                     f"(dissatisfied share of all {pain.get('population_responses')} responses)")
+    if reach:
+        lines.append(f"- reach = weighted share sum {_fmt(reach.get('weighted_share_sum'))} × "
+                     f"affected {reach.get('affected')} / observed "
+                     f"{reach.get('customers_observed')} (attribution: {reach.get('attribution')}, "
+                     f"weight: {reach.get('weight_by')}, {reach.get('explicit_customers')} "
+                     f"customers named this issue)")
+    level = _inputs(impact.explanation, "level")
+    if level:
+        lines.append(f"- level {impact.level}: relative to a customer base of "
+                     f"{level.get('customer_base')}")
+    return lines
+
+
+def _fmt(value: object) -> str:
+    return _num(value, 4) if isinstance(value, float) else str(value)
+
+
+def render_comment(impact: Impact | None, quotes: Sequence[str], *, marker: str = MARKER) -> str:
+    """Render the managed comment: the figures, why the issue is linked, and how it was scored."""
+    lines = [marker, "### Customer Impact"]
+    if impact is None or impact.level == "none":
+        lines += ["", "No linked customer records remain in the window: impactlink has cleared "
+                  "this issue's Customer Impact."]
+    else:
+        lines += [
+            "", f"**{impact.level.capitalize()}** — score {_num(impact.score)}", "",
+            "| | |", "|---|---|",
+            f"| CSAT | {_csat(impact)} |",
+            f"| Affected customers | {_affected(impact)} |",
+            f"| ARR at risk | {_num(impact.arr_at_risk, 2)} |",
+            f"| Tickets | {impact.tickets:,} |",
+            f"| Trend | {_trend(impact)} |",
+        ]
+        segments = _segments(impact)
+        if segments:
+            lines += ["", "**Leading segments**", *segments]
+        linked = [f"feature {_code(f)}" for f in impact.features]
+        linked += [f"reference {_code(r)}" for r in impact.references]
+        if linked:
+            lines += ["", "**Linked by** " + ", ".join(linked)]
+        lines += ["", "<details><summary>How the score was made</summary>", "", *_how(impact),
+                  "", "</details>"]
+        block = quote_block(quotes)
+        if block:
+            lines += ["", "**What customers said** (redacted)", "", block]
+    lines += ["", "<sub>Maintained by impactlink; edits inside this comment are overwritten.</sub>",
+              end_marker(marker)]
+    return "\n".join(lines)
+
+
+def splice(existing: str, rendered: str, *, marker: str = MARKER) -> str:
+    """Return existing text with its fenced part replaced by rendered (fence included)."""
+    start = existing.find(marker)
+    if start < 0:
+        return rendered
+    close = end_marker(marker)
+    end = existing.find(close, start)
+    tail = existing[end + len(close):] if end >= 0 else ""
+    return existing[:start] + rendered + tail
