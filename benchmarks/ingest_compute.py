@@ -98,11 +98,11 @@ from pathlib import Path
 from impactlink.config import load_settings
 from impactlink.pipeline import Pipeline
 settings = load_settings(Path(sys.argv[1]))
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 result = Pipeline(settings).run(datetime.fromisoformat(sys.argv[2]))
-seconds = time.perf_counter() - started
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak,
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": peak,
                   "ingested": sum(s.ingested for s in result.sources.values()),
                   "impacts": len(result.impacts), "steps": result.steps, "ok": result.ok}))
 """

@@ -164,3 +164,18 @@ def test_db_upgrade_twice(tmp_path: Path) -> None:
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     code, out = invoke("run", "-c", str(tmp_path / "none.toml"))
     assert code == 2 and "no such configuration file" in out
+
+
+def test_check_names_a_missing_environment_secret(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IMPACTLINK_TEST_NOPE_TOKEN", raising=False)
+    marker = "# HTTP sources (credentials from the environment). Examples:"
+    config = example_config(tmp_path, **{marker: '''
+[[sources]]
+name = "helpdesk"
+type = "intercom"
+token_env = "IMPACTLINK_TEST_NOPE_TOKEN"
+'''})
+    code, out = invoke("check", "-c", str(config))
+    assert code == 2
+    assert "helpdesk" in out and "IMPACTLINK_TEST_NOPE_TOKEN is not set" in out

@@ -115,3 +115,16 @@ def test_splice_rewrites_only_the_fenced_part() -> None:
     assert splice(f"Note from a maintainer\n{old}\nthanks", new) == \
         f"Note from a maintainer\n{new}\nthanks"
     assert splice("no fence here", new) == new
+
+
+def test_plain_text_comment_has_no_markup_and_redacts_quotes() -> None:
+    from impactlink.core.render import render_text
+
+    text = render_text(impact("acme/shop#1"), ["Mail jane@example.com, see https://x.io"],
+                       marker="impactlink:customer-impact")
+    assert text.startswith("impactlink:customer-impact\nCustomer Impact\n")
+    for markup in ("**", "###", "<details>", "|---|", "`", "jane@example.com", "https://"):
+        assert markup not in text
+    assert "[email]" in text and "[link]" in text and "How the score was made:" in text
+    cleared = render_text(None, [], marker="m")
+    assert "cleared this issue's Customer Impact" in cleared

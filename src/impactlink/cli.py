@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -94,14 +96,21 @@ def run(config: ConfigOption,
             "Ingest and compute, then print the plan instead of writing to the tracker."))] = False,
         as_of: AsOfOption = None) -> None:
     """Run one cycle: ingest sources, sync issues, match, compute, write back."""
+    from impactlink.scheduler import stop_on_signals
+
+    stop = threading.Event()
     try:
         settings = _settings(config)
-        result = Pipeline(settings).run(parse_time(as_of), dry_run=dry_run)
+        with stop_on_signals(stop):
+            result = Pipeline(settings).run(parse_time(as_of), dry_run=dry_run,
+                                            should_stop=stop.is_set)
     except ImpactlinkError as exc:
         raise fail(exc) from None
     print_plan(result, show=dry_run or settings.tracker.type == "file")
     print_summary(result)
-    raise typer.Exit(0 if result.ok else 1)
+    if result.stopped:
+        err.print("stopped before the end (signal); the next run resumes", markup=False)
+    raise typer.Exit(0 if result.ok and not result.stopped else 1)
 
 
 def print_plan(result: CycleResult, *, show: bool) -> None:
@@ -260,6 +269,78 @@ def check(config: ConfigOption) -> None:
     if problems:
         raise typer.Exit(2)
     out.print(f"{config}: configuration OK")
+
+
+@app.command()
+def backfill(config: ConfigOption,
+             source: Annotated[str, typer.Option("--source", help="The [[sources]] name.")],
+             since: Annotated[str, typer.Option(
+                 "--since", help="Read everything updated since this date (ISO 8601).")]) -> None:
+    """Re-read one HTTP source from a date, then go on incrementally from where it ends."""
+    from impactlink.backfill import run_backfill
+
+    try:
+        settings = _settings(config)
+        counts = run_backfill(settings, source, parse_time(since), err)
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    out.print(f"backfill {source}: {counts.ingested} ingested, {counts.quarantined} quarantined"
+              + (f", {counts.deleted} deleted" if counts.deleted else ""), markup=False)
+    if counts.error:
+        err.print(f"error: {counts.error}", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(config: ConfigOption,
+          metrics_port: Annotated[int | None, typer.Option(
+              "--metrics-port", min=0, max=65535, envvar="IMPACTLINK_METRICS_PORT",
+              help="Serve /healthz and /metrics on this port.")] = None,
+          metrics_host: Annotated[str, typer.Option(
+              "--metrics-host", help="The address the metrics port listens on.")] = "0.0.0.0",
+          ) -> None:
+    """Run cycles on the configured schedule, one at a time, until SIGTERM or SIGINT."""
+    from impactlink.scheduler import Service, stop_on_signals
+    from impactlink.scheduler import serve as serve_cycles
+
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))
+    try:
+        settings = _settings(config)
+        service = Service(settings)
+        Pipeline(settings, engine=service.engine)  # migrate and check the catalog up front
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    with stop_on_signals(service.stop):
+        try:
+            stopped = serve_cycles(service, metrics_port=metrics_port, metrics_host=metrics_host)
+        except OSError as exc:
+            err.print(f"error: cannot listen on {metrics_host}:{metrics_port}: {exc.strerror}; "
+                      f"choose another --metrics-port", markup=False)
+            raise typer.Exit(2) from None
+    if not stopped:
+        # The cycle's thread is stuck past stop_timeout_seconds: leave without joining it.
+        logging.shutdown()
+        os._exit(1)
+    raise typer.Exit(0)
+
+
+@app.command()
+def status(config: ConfigOption,
+           limit: Annotated[int, typer.Option("--limit", "-n", min=1,
+                                              help="How many runs to show.")] = 5) -> None:
+    """Print the last runs with each step's counts, the next scheduled run and the lock."""
+    from impactlink.scheduler import status_lines
+
+    try:
+        settings = _settings(config)
+        engine = open_engine(settings.store.url, settings.base_dir)
+        upgrade(engine)
+        lines = status_lines(settings, engine, datetime.now(UTC), limit)
+    except ImpactlinkError as exc:
+        raise fail(exc) from None
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
 
 
 @db_app.command("upgrade")

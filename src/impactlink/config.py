@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from impactlink.errors import ConfigError
+from impactlink.logs import register_secret
 
 Scale = Literal["1-5", "1-7", "1-10", "0-10", "good/bad", "thumbs"]
 
@@ -295,26 +296,60 @@ class GithubTrackerConfig(_Section):
 
 
 class JiraTrackerConfig(_Section):
+    """Jira Cloud or Data Center: issues by feature component/label, impact in number fields.
+
+    Cloud signs in with an account's email and API token (basic auth); Data Center with a
+    Personal Access Token (Bearer). ``flavor = "auto"`` asks /rest/api/2/serverInfo.
+    """
+
     type: Literal["jira"]
-    url: str
-    flavor: Literal["auto", "cloud", "datacenter"] = "auto"
-    email_env: str | None = None
-    token_env: str | None = None
-    token_file: Path | None = None
-    projects: list[str] = Field(min_length=1)
-    jql: str | None = None
-    fields: FieldNames = Field(default_factory=FieldNames)
-    level_label: bool = False
+    url: str = Field(description="site URL, e.g. https://acme.atlassian.net or "
+                     "https://jira.acme.com (with its context path, if any)")
+    flavor: Literal["auto", "cloud", "datacenter"] = Field(
+        "auto", description="cloud (REST v3) or datacenter (REST v2); auto reads serverInfo")
+    email_env: str | None = Field(None, description="Cloud: variable holding the account's "
+                                  "email (with token_env: API-token basic auth)")
+    email_file: Path | None = Field(None, description="Cloud: file holding the account's email")
+    token_env: str | None = Field(None, description="variable holding the Cloud API token, or "
+                                  "the Data Center personal access token (secret)")
+    token_file: Path | None = Field(None, description="file holding the token (secret)")
+    projects: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]+$")]] = Field(
+        min_length=1, description="project keys whose issues to read, e.g. [\"SHOP\"]")
+    jql: str | None = Field(None, description="extra JQL that narrows the feature search, "
+                            "e.g. 'issuetype = Bug' (not applied to explicitly referenced keys)")
+    fields: FieldNames = Field(default_factory=FieldNames,
+                               description="names of the three custom number fields")
+    level_label: bool = Field(False, description="also keep one level label on each issue")
     level_labels: dict[str, str] = Field(
         default_factory=lambda: {"critical": "impact-critical", "high": "impact-high",
-                                 "medium": "impact-medium", "low": "impact-low"})
-    comment: bool = False
-    quotes: bool = False
-    max_writes_per_run: int = Field(500, ge=0)
-    max_retry_wait_seconds: float = Field(600.0, ge=0)
+                                 "medium": "impact-medium", "low": "impact-low"},
+        description="the label per level (Jira labels cannot contain spaces)")
+    comment: bool = Field(False, description="also keep one managed comment with the figures")
+    quotes: bool = Field(False, description="include redacted customer comments in it")
+    max_writes_per_run: int = Field(500, ge=0, description="write requests per cycle; past "
+                                    "it, stop and resume at the next cycle")
+    max_retry_wait_seconds: float = Field(600.0, ge=0, description="wait out a 429/503 "
+                                          "Retry-After up to this long; past it, stop the cycle")
+    max_retries: int = Field(4, ge=0, le=20, description="retries of one request after a "
+                             "429/503 or a dropped connection")
+    timeout_seconds: float = Field(30.0, gt=0, description="connect/read timeout per request")
+
+    @field_validator("level_labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(labels) - {"critical", "high", "medium", "low"})
+        if unknown:
+            raise ValueError(f"unknown level(s) {', '.join(unknown)}: use critical, high, "
+                             f"medium, low")
+        for name in labels.values():
+            if not name or any(c.isspace() for c in name):
+                raise ValueError(f"label {name!r}: Jira labels cannot be empty or contain "
+                                 f"spaces")
+        return labels
 
 
-TrackerConfig = Annotated[FileTrackerConfig | GithubTrackerConfig, Field(discriminator="type")]
+TrackerConfig = Annotated[FileTrackerConfig | GithubTrackerConfig | JiraTrackerConfig,
+                          Field(discriminator="type")]
 
 
 class ScheduleConfig(_Section):
@@ -325,11 +360,28 @@ class ScheduleConfig(_Section):
     misfire_grace_seconds: int = Field(300, ge=1)
     healthy_within_minutes: int | None = Field(None, ge=1)
     lock_ttl_seconds: int = Field(3600, ge=60)
+    stop_timeout_seconds: int = Field(
+        25, ge=1, description="on SIGTERM, wait this long for the cycle to reach a safe point")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleConfig:
         if self.interval_minutes is not None and self.cron is not None:
             raise ValueError("set interval_minutes or cron, not both")
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone "
+                             f"(e.g. UTC, Europe/Berlin)") from None
+        if self.cron is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(self.cron, timezone=zone)
+            except ValueError as exc:
+                raise ValueError(f"cron {self.cron!r} is not a crontab expression "
+                                 f"(minute hour day month weekday): {exc}") from None
         return self
 
 
@@ -425,6 +477,7 @@ def read_secret(owner: str, env: str | None, file: Path | None, base_dir: Path,
     if env:
         value = os.environ.get(env)
         if value:
+            register_secret(value)
             return SecretStr(value.strip())
         if required and not file:
             raise ConfigError(f"{owner}: environment variable {env} is not set — export it, "
@@ -432,9 +485,11 @@ def read_secret(owner: str, env: str | None, file: Path | None, base_dir: Path,
     if file:
         path = file if file.is_absolute() else base_dir / file
         try:
-            return SecretStr(path.read_text(encoding="utf-8").strip())
+            secret = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{owner}: cannot read secret file {path}: {exc.strerror}") from None
+        register_secret(secret)
+        return SecretStr(secret)
     if required:
         raise ConfigError(f"{owner}: no credentials configured — set token_env (or the _file form)")
     return None

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from impactlink.core.render import redact
 from impactlink.core.report import affected_text, csat_text, impact_to_dict, trend_text
 from impactlink.errors import ConfigError
 from impactlink.store import aggregate, state
@@ -41,10 +42,12 @@ def explain_issue(pipeline: Pipeline, issue: str, as_of: datetime | None, format
         when = as_of or _stored_as_of(conn)
         window = aggregate.Window(when, pipeline.settings.impact.window_days)
         rows = aggregate.linked_records(conn, window, set(keys))
+        quotes = [redact(t) for t in state.representative_comments(
+            conn, figures["issue"], window.start, window.end, pipeline.settings.impact.quotes)]
     if format.value == "json":
-        return json.dumps({"figures": figures, "links": keys, "records": rows}, indent=2,
-                          default=str, ensure_ascii=False)
-    return render(figures, keys, rows, window)
+        return json.dumps({"figures": figures, "links": keys, "records": rows,
+                           "comments": quotes}, indent=2, default=str, ensure_ascii=False)
+    return render(figures, keys, rows, window, quotes)
 
 
 def _stored_as_of(conn: Any) -> datetime:
@@ -60,7 +63,7 @@ def _stored_as_of(conn: Any) -> datetime:
 
 
 def render(figures: dict[str, Any], keys: dict[str, str], rows: list[dict[str, Any]],
-           window: aggregate.Window) -> str:
+           window: aggregate.Window, quotes: list[str]) -> str:
     """Return the human explanation."""
     x = figures.get("explanation", {})
     lines = [
@@ -87,6 +90,9 @@ def render(figures: dict[str, Any], keys: dict[str, str], rows: list[dict[str, A
         "segments:",
         *[f"  {s['name']}={s['value']}: n={s['responses']} csat={s['csat']} "
           f"customers={s['customers_observed']}" for s in figures["segments"]],
+        "",
+        "representative comments (redacted):",
+        *[f"  “{' '.join(q.split())}”" for q in quotes],
         "",
         "links (records with this key → why):",
         *[f"  {k or '(none)'} → {why}" for k, why in sorted(keys.items())],

@@ -16,14 +16,16 @@ from impactlink.config import Settings
 from impactlink.core.impact import ImpactSettings, impacts_from_counts
 from impactlink.core.matching import Catalog, Link, Matcher, link_key
 from impactlink.core.models import Impact, IssueKey
+from impactlink.core.render import redact
 from impactlink.core.report import impact_to_dict
 from impactlink.errors import ConfigError, ImpactlinkError, SourceError, TrackerError
 from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
 from impactlink.sources.base import Source
 from impactlink.store import aggregate, counts, records, state
 from impactlink.store.engine import open_engine, upgrade
+from impactlink.store.lock import writer_lock
 from impactlink.trackers.base import Change, Tracker, Write
-from impactlink.writeback import WriteSummary, write_back
+from impactlink.writeback import STOP_REQUESTED, WriteSummary, write_back
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class CycleResult:
     writes: WriteSummary = field(default_factory=WriteSummary)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    stopped: bool = False
+    """Stopped at a safe point (shutdown or a lost writer lease); the next cycle resumes."""
 
     @property
     def ok(self) -> bool:
@@ -76,7 +80,12 @@ class CycleResult:
             "changes": len(self.changed()), "writes": self.writes.written,
             "writes_planned": len(self.writes.planned), "writes_failed": len(self.writes.failed),
             "writes_stopped": self.writes.stopped, "steps": self.steps, "errors": self.errors,
+            "stopped": self.stopped,
         }
+
+
+class _Stopped(Exception):
+    """A stop was asked for; raised at a safe point between steps or batches."""
 
 
 def _headline(figures: dict[str, Any] | None) -> tuple[Any, ...] | None:
@@ -134,6 +143,8 @@ class Pipeline:
         self.catalog = build_catalog(settings)
         self.keyer = make_keyer(self.catalog)
         self._tracker = tracker
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._on_write: Callable[[str, Write], None] | None = None
 
     @property
     def tracker(self) -> Tracker:
@@ -142,32 +153,65 @@ class Pipeline:
         return self._tracker
 
     def run(self, as_of: datetime, *, dry_run: bool = False,
-            source_factory: Callable[..., Source] = build_source) -> CycleResult:
-        """Run one cycle; a failing source or write is recorded and the rest goes on."""
+            source_factory: Callable[..., Source] = build_source,
+            should_stop: Callable[[], bool] | None = None,
+            on_write: Callable[[str, Write], None] | None = None) -> CycleResult:
+        """Run one cycle under the store's writer lock (LockHeld when another process has it).
+
+        A failing source or write is recorded and the rest goes on. ``should_stop`` is asked
+        between steps, batches and writes; a stopped cycle is recorded as "stopped".
+        """
+        ttl = self.settings.schedule.lock_ttl_seconds
+        with writer_lock(self.engine, ttl_seconds=ttl) as lock:
+            self._should_stop = lambda: lock.lost.is_set() or bool(should_stop and should_stop())
+            self._on_write = on_write
+            return self._cycle(as_of, dry_run, source_factory)
+
+    def _checkpoint(self) -> None:
+        if self._should_stop():
+            raise _Stopped
+
+    def _cycle(self, as_of: datetime, dry_run: bool,
+               source_factory: Callable[..., Source]) -> CycleResult:
+        started = time.perf_counter()
         result = CycleResult(state.start_run(self.engine, as_of, dry_run), as_of, dry_run)
         status = "failed"
         try:
             with step(result, "relink") as counts:
                 counts["records"] = records.relink(self.engine, self.keyer,
                                                    self.catalog.fingerprint)
+            self._checkpoint()
             with step(result, "ingest") as counts:
                 self.ingest(result, source_factory)
                 counts["records"] = sum(r.ingested for r in result.sources.values())
+            self._checkpoint()
             with step(result, "issues") as counts:
                 self.sync_issues(result)
                 counts["issues"] = result.issues
+            self._checkpoint()
             with step(result, "compute") as counts:
                 self.compute(result)
                 counts["impacts"] = len(result.impacts)
+            self._checkpoint()
             with step(result, "write") as counts:
                 self.write(result)
                 counts["written"] = result.writes.written
-            status = "ok" if result.ok else "partial"
+            result.stopped = result.writes.stopped == STOP_REQUESTED
+            status = "stopped" if result.stopped else "ok" if result.ok else "partial"
+        except _Stopped:
+            result.stopped, status = True, "stopped"
         except (ConfigError, TrackerError) as exc:
             result.errors.append(str(exc))
             raise
         finally:
             state.finish_run(self.engine, result.run_id, status, result.summary())
+            log.info("cycle %s", status, extra={
+                "run_id": result.run_id, "status": status, "dry_run": dry_run,
+                "seconds": round(time.perf_counter() - started, 3),
+                "ingested": sum(r.ingested for r in result.sources.values()),
+                "quarantined": sum(r.quarantined for r in result.sources.values()),
+                "issues": result.issues, "matched": result.matched,
+                "written": result.writes.written, "errors": len(result.errors)})
         return result
 
     def ingest(self, result: CycleResult, source_factory: Callable[..., Source]) -> None:
@@ -176,6 +220,7 @@ class Pipeline:
             if not config.enabled:
                 continue
             counts = result.sources[config.name] = SourceResult()
+            source: Source | None = None
             try:
                 source = source_factory(config, self.settings.base_dir)
                 for batch in source.batches(records.load_cursor(self.engine, config.name)):
@@ -184,10 +229,15 @@ class Pipeline:
                     counts.ingested += len(batch)
                     counts.quarantined += len(batch.rejected)
                     counts.deleted += len(batch.deleted_tickets)
+                    self._checkpoint()
             except (SourceError, ConfigError) as exc:
                 counts.error = str(exc)
                 result.errors.append(f"source {config.name}: {exc}")
                 log.error("source %s failed: %s", config.name, exc)
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()
 
     def sync_issues(self, result: CycleResult) -> None:
         """Read the tracker's issues into the store."""
@@ -229,13 +279,25 @@ class Pipeline:
             impact = impact_from_dict(figures) if figures and figures["score"] > 0 else None
             if impact is None and key not in journal.issues():
                 continue
-            changes.append(Change(issue, impact))
+            changes.append(Change(issue, impact, self._quotes(key, result) if impact else ()))
         try:
-            result.writes = write_back(self.tracker, changes, journal, dry_run=result.dry_run)
+            result.writes = write_back(self.tracker, changes, journal, dry_run=result.dry_run,
+                                       on_write=self._on_write, should_stop=self._should_stop)
         except ImpactlinkError as exc:
             result.errors.append(f"write: {exc}")
             raise
         result.errors.extend(f"write {f}" for f in result.writes.failed)
+
+
+    def _quotes(self, issue: str, result: CycleResult) -> tuple[str, ...]:
+        """Return up to ``impact.quotes`` recent dissatisfied comments, redacted."""
+        if not getattr(self.settings.tracker, "quotes", False) or not self.settings.impact.quotes:
+            return ()
+        window = aggregate.Window(result.as_of, self.settings.impact.window_days)
+        with self.engine.connect() as conn:
+            texts = state.representative_comments(conn, issue, window.start, window.end,
+                                                  self.settings.impact.quotes)
+        return tuple(redact(t) for t in texts)
 
 
 def compute_impacts(pipeline: Pipeline, as_of: datetime) -> tuple[dict[IssueKey, Impact],

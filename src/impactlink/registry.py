@@ -11,6 +11,7 @@ from impactlink.config import (
     FreshdeskSourceConfig,
     GithubTrackerConfig,
     IntercomSourceConfig,
+    JiraTrackerConfig,
     Settings,
     SourceConfig,
     ZendeskSourceConfig,
@@ -57,6 +58,10 @@ def build_tracker(settings: Settings, catalog: Catalog) -> Tracker:
         from impactlink.trackers.files import FileTracker
 
         return FileTracker(config, settings.base_dir)
+    if isinstance(config, JiraTrackerConfig):
+        from impactlink.trackers.jira import JiraTracker
+
+        return JiraTracker(config, settings.base_dir, catalog)
     from impactlink.trackers.github import GithubTracker
 
     return GithubTracker(config, settings.base_dir, catalog)

@@ -11,6 +11,7 @@ from impactlink.errors import BudgetExhausted, TrackerError
 from impactlink.trackers.base import Change, Tracker, Write
 
 log = logging.getLogger(__name__)
+STOP_REQUESTED = "stop requested (shutdown or lost writer lock)"
 
 
 class Journal(Protocol):
@@ -52,11 +53,19 @@ class WriteSummary:
 
 def write_back(tracker: Tracker, changes: Iterable[Change], journal: Journal, *,
                dry_run: bool = False,
-               on_write: Callable[[str, Write], None] | None = None) -> WriteSummary:
-    """Apply each change's writes whose fingerprint differs from the journal's."""
+               on_write: Callable[[str, Write], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> WriteSummary:
+    """Apply each change's writes whose fingerprint differs from the journal's.
+
+    ``should_stop`` is asked before each write; when it says so, writing stops there (the
+    writes done are journaled) and the next cycle resumes.
+    """
     summary = WriteSummary()
     for change in changes:
         key = change.issue.key
+        if should_stop is not None and should_stop():
+            summary.stopped = STOP_REQUESTED
+            break
         try:
             writes = tracker.plan(change)
         except BudgetExhausted as exc:
@@ -72,6 +81,10 @@ def write_back(tracker: Tracker, changes: Iterable[Change], journal: Journal, *,
             summary.planned.append((key, write))
             if dry_run:
                 continue
+            if should_stop is not None and should_stop():
+                summary.planned.pop()
+                summary.stopped = STOP_REQUESTED
+                return summary
             try:
                 tracker.apply(change, write)
             except BudgetExhausted as exc:

@@ -78,7 +78,7 @@ def impact(key: str, *, level: Level = "high", score: float = 12.3, csat: float 
                               "population_responses": 900},
                      "reach": {"weighted_share_sum": 18.84, "affected": affected,
                                "customers_observed": 20, "attribution": "shared",
-                               "weight_by": "none", "explicit_customers": 2},
+                               "weight_by": "none", "full_share_customers": 2},
                      "level": {"customer_base": 1200}})
 
 

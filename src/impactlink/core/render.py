@@ -154,8 +154,8 @@ def _how(impact: Impact) -> list[str]:
         lines.append(f"- reach = weighted share sum {_fmt(reach.get('weighted_share_sum'))} × "
                      f"affected {reach.get('affected')} / observed "
                      f"{reach.get('customers_observed')} (attribution: {reach.get('attribution')}, "
-                     f"weight: {reach.get('weight_by')}, {reach.get('explicit_customers')} "
-                     f"customers named this issue)")
+                     f"weight: {reach.get('weight_by')}; {reach.get('full_share_customers')} "
+                     f"of them counted in full)")
     level = _inputs(impact.explanation, "level")
     if level:
         lines.append(f"- level {impact.level}: relative to a customer base of "
@@ -197,6 +197,42 @@ def render_comment(impact: Impact | None, quotes: Sequence[str], *, marker: str 
             lines += ["", "**What customers said** (redacted)", "", block]
     lines += ["", "<sub>Maintained by impactlink; edits inside this comment are overwritten.</sub>",
               end_marker(marker)]
+    return "\n".join(lines)
+
+
+def render_text(impact: Impact | None, quotes: Sequence[str], *, marker: str = MARKER) -> str:
+    """Render the managed comment as plain text, for trackers that show it uninterpreted.
+
+    Jira takes it as ADF text nodes or a {noformat} block, where nothing is markup, so the
+    quotes need redacting but no escaping (an @ or a #12 there is only text).
+    """
+    lines = [marker, "Customer Impact"]
+    if impact is None or impact.level == "none":
+        lines += ["", "No linked customer records remain in the window: impactlink has cleared "
+                  "this issue's Customer Impact."]
+    else:
+        lines += [
+            "", f"{impact.level.capitalize()} — score {_num(impact.score)}", "",
+            f"CSAT: {_csat(impact)}",
+            f"Affected customers: {_affected(impact)}",
+            f"ARR at risk: {_num(impact.arr_at_risk, 2)}",
+            f"Tickets: {impact.tickets:,}",
+            f"Trend: {_trend(impact)}",
+        ]
+        segments = [line.replace("`", "") for line in _segments(impact)]
+        if segments:
+            lines += ["", "Leading segments:", *segments]
+        linked = [f"feature {f}" for f in impact.features]
+        linked += [f"reference {r}" for r in impact.references]
+        if linked:
+            lines += ["", "Linked by " + ", ".join(linked)]
+        lines += ["", "How the score was made:", *_how(impact)]
+        said = [" ".join(redact(q).split()) for q in quotes]
+        said = [s if len(s) <= _QUOTE_LIMIT else s[: _QUOTE_LIMIT - 1].rstrip() + "…"
+                for s in said if s]
+        if said:
+            lines += ["", "What customers said (redacted):", *[f"“{s}”" for s in said]]
+    lines += ["", "Maintained by impactlink; edits to this comment are overwritten."]
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from impactlink.sources.file_rows import FIELDS, REQUIRED, segment_names
 class FileSource:
     """A CSV or JSONL file of CSAT responses, tickets or customers."""
 
-    def __init__(self, config: FileSourceConfig, base_dir: Path, batch_size: int = 5000) -> None:
+    def __init__(self, config: FileSourceConfig, base_dir: Path, batch_size: int = 50000) -> None:
         self.name = config.name
         self.config = config
         self.path = config.path if config.path.is_absolute() else base_dir / config.path

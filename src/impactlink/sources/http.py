@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -29,6 +29,28 @@ from impactlink.errors import SourceAuthError, SourceError
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpEvent:
+    """A request answered (status; None for a transport error) or a wait before a retry."""
+
+    kind: Literal["request", "wait"]
+    source: str
+    vendor: str
+    status: int | None = None
+    seconds: float = 0.0
+    rate_limited: bool = False
+
+
+# Counting hooks (the metrics of `serve`); an observer must be quick and must not raise.
+OBSERVERS: list[Callable[[HttpEvent], None]] = []
+
+
+def _notify(event: HttpEvent) -> None:
+    for observer in OBSERVERS:
+        observer(event)
+
 
 USER_AGENT = f"impactlink/{__version__}"
 _RESET_HEADERS = ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset")
@@ -82,8 +104,10 @@ class HttpSession:
                                                 json=json_body, headers=headers)
             except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__} on {where}"
+                _notify(HttpEvent("request", self.policy.source, self.policy.vendor))
             else:
                 status = response.status_code
+                _notify(HttpEvent("request", self.policy.source, self.policy.vendor, status))
                 if status < 400 or (status == 404 and missing_ok):
                     return response
                 if status in (401, 403):
@@ -96,7 +120,11 @@ class HttpSession:
                 raise SourceError(f"{self.policy.source}: {self.policy.vendor} still failing "
                                   f"after {attempt} retries ({failure}); the next cycle resumes "
                                   f"from the stored cursor")
-            self._sleep(self._wait(response, attempt, failure))
+            wait = self._wait(response, attempt, failure)
+            _notify(HttpEvent("wait", self.policy.source, self.policy.vendor,
+                              seconds=wait, rate_limited=response is not None
+                              and response.status_code == 429))
+            self._sleep(wait)
             attempt += 1
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *,

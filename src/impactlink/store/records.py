@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
@@ -65,28 +66,52 @@ def _compiled_upsert(conn: Connection, table: Table, columns: tuple[str, ...],
 
 def _driver_value(value: Any, sqlite_style: bool) -> Any:
     if sqlite_style and isinstance(value, datetime):
-        # The text SQLAlchemy's SQLite DateTime stores: UTC, microseconds always present.
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return sqlite_time(value)
+    return value
+
+
+def sqlite_time(value: datetime) -> str:
+    """Return the text SQLAlchemy's SQLite DateTime stores: UTC, microseconds always present."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _same(value: datetime) -> datetime:
     return value
 
 
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
             keys: list[str]) -> None:
-    """Insert or update rows by their unique key, in one driver-level executemany.
-
-    Going past SQLAlchemy's per-row parameter processing makes ingest several times
-    faster; values are converted here exactly as the column types would.
-    """
+    """Insert or update rows (dicts with the same keys) by their unique key."""
     if not rows:
         return
+    columns = tuple(rows[0])
+    sqlite_style = conn.dialect.name == "sqlite"
+    _upsert_values(conn, table, columns,
+                   [tuple(_driver_value(r[c], sqlite_style) for c in columns) for r in rows], keys)
+
+
+def _upsert_values(conn: Connection, table: Table, columns: tuple[str, ...],
+                   values: Sequence[tuple[Any, ...]], keys: list[str]) -> None:
+    """Insert or update rows, given as driver-ready tuples, in one driver-level executemany.
+
+    Going past SQLAlchemy's per-row parameter processing makes ingest several times
+    faster; the caller converts values as the column types would (``sqlite_time``).
+    """
+    if not values:
+        return
     # Within one statement a key may appear once (PostgreSQL refuses it twice): last wins.
-    unique = list({tuple(r[k] for k in keys): r for r in rows}.values())
-    columns = tuple(unique[0])
+    key_of = itemgetter(*[columns.index(k) for k in keys])
+    unique = list(dict(zip(map(key_of, values), values, strict=True)).values())
     sql, order = _compiled_upsert(conn, table, columns, tuple(keys))
-    if order:  # positional paramstyle (SQLite)
-        params: Any = [tuple(_driver_value(r[c], True) for c in order) for r in unique]
-    else:
+    params: Any
+    if not order:  # named paramstyle (PostgreSQL)
+        params = [dict(zip(columns, v, strict=True)) for v in unique]
+    elif tuple(order) == columns:  # positional (SQLite), in the columns' order
         params = unique
+    else:
+        params = list(map(itemgetter(*[columns.index(c) for c in order]), unique))
     conn.exec_driver_sql(sql, params)
 
 
@@ -103,32 +128,38 @@ def _segments(segments: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
-def ticket_row(t: Ticket, keyer: Keyer) -> dict[str, Any]:
-    """Return the row a ticket is stored as."""
-    return {
-        "source": t.source, "external_id": t.external_id, "customer_id": t.customer_id,
-        "requester_id": t.requester_id,
-        "customer_key": customer_key("ticket", t.source, t.external_id, t.customer_id,
-                                     t.requester_id),
-        "created_at": t.created_at, "updated_at": t.updated_at, "status": t.status,
-        "subject": t.subject, "tags": "|".join(t.tags), "refs": "|".join(t.refs),
-        "link_key": keyer(t.tags, t.refs), "segments": _segments(t.segments),
-    }
+TimeParam = Callable[[datetime], Any]
+"""How a time is passed to the driver: SQLite's text (``sqlite_time``), or as it is."""
+
+TICKET_COLUMNS = ("source", "external_id", "customer_id", "requester_id", "customer_key",
+                  "created_at", "updated_at", "status", "subject", "tags", "refs", "link_key",
+                  "segments")
+RESPONSE_COLUMNS = ("source", "external_id", "submitted_at", "status", "score", "satisfied",
+                    "customer_id", "respondent_id", "customer_key", "comment", "tags", "refs",
+                    "own_key", "link_key", "ticket_source", "ticket_id", "segments")
 
 
-def response_row(r: Response, keyer: Keyer) -> dict[str, Any]:
-    """Return the row a response (or offered survey) is stored as."""
-    return {
-        "source": r.source, "external_id": r.external_id, "submitted_at": r.submitted_at,
-        "status": r.status, "score": r.score, "satisfied": r.satisfied,
-        "customer_id": r.customer_id, "respondent_id": r.respondent_id,
-        "customer_key": customer_key("csat", r.source, r.external_id, r.customer_id,
-                                     r.respondent_id),
-        "comment": r.comment, "tags": "|".join(r.tags), "refs": "|".join(r.refs),
-        "own_key": keyer(r.tags, r.refs), "link_key": keyer(r.tags, r.refs),
-        "ticket_source": r.ticket_source,
-        "ticket_id": r.ticket_id, "segments": _segments(r.segments),
-    }
+def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = _same) -> tuple[Any, ...]:
+    """Return the row a ticket is stored as, in TICKET_COLUMNS order."""
+    return (t.source, t.external_id, t.customer_id, t.requester_id,
+            customer_key("ticket", t.source, t.external_id, t.customer_id, t.requester_id),
+            time(t.created_at), None if t.updated_at is None else time(t.updated_at),
+            t.status, t.subject, "|".join(t.tags), "|".join(t.refs), keyer(t.tags, t.refs),
+            _segments(t.segments))
+
+
+def response_values(r: Response, keyer: Keyer, inherited: str | None = None,
+                    time: TimeParam = _same) -> tuple[Any, ...]:
+    """Return the row a response (or offered survey) is stored as, in RESPONSE_COLUMNS order.
+
+    ``inherited`` is the link key of the stored ticket the response rates, if any.
+    """
+    own = keyer(r.tags, r.refs)
+    return (r.source, r.external_id, time(r.submitted_at), r.status, r.score, r.satisfied,
+            r.customer_id, r.respondent_id,
+            customer_key("csat", r.source, r.external_id, r.customer_id, r.respondent_id),
+            r.comment, "|".join(r.tags), "|".join(r.refs), own, merge_keys(own, inherited),
+            r.ticket_source, r.ticket_id, _segments(r.segments))
 
 
 def customer_row(c: Customer) -> dict[str, Any]:
@@ -143,15 +174,33 @@ def quarantine_rows(rejected: Iterable[Rejected], run_id: int | None) -> list[di
              "raw": r.raw[:2000], "run_id": run_id, "created_at": now()} for r in rejected]
 
 
+# A 128 MB page cache keeps the indexes' pages in memory while records stream in, and
+# rarer checkpoints let a page changed by many batches be copied to the database once.
+# Neither weakens a commit: WAL + synchronous=NORMAL (engine.py) stays as it is.
+_BULK_PRAGMAS = ("PRAGMA cache_size=-131072", "PRAGMA wal_autocheckpoint=16384")
+
+
+def _bulk_load(conn: Connection) -> None:
+    """Tune a SQLite connection for bulk loads, once per connection."""
+    if conn.dialect.name != "sqlite" or conn.info.get("impactlink_bulk"):
+        return
+    for pragma in _BULK_PRAGMAS:
+        conn.exec_driver_sql(pragma)
+    conn.info["impactlink_bulk"] = True
+
+
 def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
                run_id: int | None = None) -> None:
     """Store a batch and its cursor in one transaction: a crash keeps both or neither."""
     with engine.begin() as conn:
-        tickets = [ticket_row(t, keyer) for t in batch.tickets]
-        _upsert(conn, TICKETS, tickets, _UNIQUE)
-        responses = [response_row(r, keyer) for r in batch.responses]
-        _inherit(conn, responses)
-        _upsert(conn, RESPONSES, responses, _UNIQUE)
+        _bulk_load(conn)
+        time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else _same
+        _upsert_values(conn, TICKETS, TICKET_COLUMNS,
+                       [ticket_values(t, keyer, time) for t in batch.tickets], _UNIQUE)
+        inherited = _inherited(conn, batch.responses)
+        _upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
+            response_values(r, keyer, inherited.get((r.ticket_source or "", r.ticket_id or "")),
+                            time) for r in batch.responses], _UNIQUE)
         _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
         if batch.deleted_tickets:
             conn.execute(delete(TICKETS).where(TICKETS.c.source == source,
@@ -194,15 +243,11 @@ def _ticket_keys(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[st
     return found
 
 
-def _inherit(conn: Connection, responses: list[dict[str, Any]]) -> None:
-    """Give responses that rate a stored ticket the ticket's features and references."""
-    pairs = {(r["ticket_source"], r["ticket_id"]) for r in responses
-             if r["ticket_source"] and r["ticket_id"]}
-    if not pairs:
-        return
-    keys = _ticket_keys(conn, pairs)
-    for r in responses:
-        r["link_key"] = merge_keys(r["own_key"], keys.get((r["ticket_source"], r["ticket_id"])))
+def _inherited(conn: Connection, responses: Sequence[Response]) -> dict[tuple[str, str], str]:
+    """Return the link keys of the stored tickets that responses rate."""
+    pairs = {(r.ticket_source, r.ticket_id) for r in responses
+             if r.ticket_source and r.ticket_id}
+    return _ticket_keys(conn, pairs) if pairs else {}
 
 
 def _propagate(conn: Connection, source: str, ticket_ids: Sequence[str]) -> None:

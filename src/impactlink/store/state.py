@@ -66,6 +66,20 @@ def link_keys(conn: Connection, issue: str) -> dict[str, str]:
     return {k: why for k, why in conn.execute(query)}
 
 
+def representative_comments(conn: Connection, issue: str, start: datetime, end: datetime,
+                            limit: int) -> list[str]:
+    """Return the newest comments of dissatisfied linked responses in the window (raw text)."""
+    from impactlink.store.records import RESPONSES
+
+    r = RESPONSES
+    keys = select(LINKS.c.link_key).where(LINKS.c.issue_key == issue)
+    query = (select(r.c.comment)
+             .where(r.c.link_key.in_(keys), r.c.submitted_at > start, r.c.submitted_at <= end,
+                    r.c.status == "answered", r.c.satisfied.is_(False), r.c.comment != "")
+             .order_by(r.c.submitted_at.desc(), r.c.id.desc()).limit(limit))
+    return [text for (text,) in conn.execute(query)]
+
+
 def load_impacts(conn: Connection) -> dict[str, dict[str, Any]]:
     """Return the stored figures per issue (as of the last compute)."""
     return {r.issue_key: json.loads(r.figures) for r in conn.execute(select(IMPACTS))}

@@ -1,0 +1,59 @@
+"""JQL built from values, never pasted: quoted strings, validated keys, one query per purpose.
+
+NOTE: JQL string literals are double-quoted with backslash escapes; reserved words and
+characters (``,``, ``)``, ``"``, ``=``) are harmless inside quotes.
+https://support.atlassian.com/jira-software-cloud/docs/use-advanced-search-with-jira-query-language-jql/
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def quote(value: str) -> str:
+    """Return value as a JQL string literal."""
+    return '"' + "".join(_ESCAPES.get(c, c) for c in value) + '"'
+
+
+def in_list(field: str, values: Iterable[str]) -> str:
+    """Return ``field in ("a", "b")`` with every value quoted."""
+    return f"{field} in ({', '.join(quote(v) for v in values)})"
+
+
+def is_issue_key(text: str) -> bool:
+    """Tell whether text is a canonical Jira key such as SHOP-12."""
+    return ISSUE_KEY.fullmatch(text) is not None
+
+
+def project_of(key: str) -> str:
+    """Return the project part of an issue key."""
+    return key.rpartition("-")[0]
+
+
+def feature_query(projects: Iterable[str], components: Iterable[str], labels: Iterable[str],
+                  extra: str | None = None) -> str | None:
+    """Return the JQL of unresolved issues carrying a feature component or label, or None."""
+    components, labels = sorted(set(components)), sorted(set(labels))
+    carries = [in_list("component", components)] if components else []
+    carries += [in_list("labels", labels)] if labels else []
+    if not carries:
+        return None
+    parts = [in_list("project", sorted(projects)), "statusCategory != Done",
+             "(" + " OR ".join(carries) + ")"]
+    if extra and extra.strip():
+        parts.append(f"({extra.strip()})")
+    return " AND ".join(parts) + " ORDER BY key ASC"
+
+
+def keys_query(projects: Iterable[str], keys: Iterable[str]) -> str:
+    """Return the JQL of the unresolved issues among keys (each checked to be a key)."""
+    checked = sorted(set(keys))
+    for key in checked:
+        if not is_issue_key(key):
+            raise ValueError(f"{key!r} is not a Jira issue key")
+    return (f"{in_list('project', sorted(projects))} AND statusCategory != Done AND "
+            f"{in_list('key', checked)} ORDER BY key ASC")
