@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from impactlink import observe
 from impactlink.config import load_settings
 from impactlink.metrics import Health, Metrics, StatusServer
 from impactlink.scheduler import Service
-from impactlink.sources import http
 from impactlink.sources.http import HttpSession, Policy
 from test_cli import example_config
 
@@ -124,11 +125,11 @@ def test_source_requests_and_rate_limit_waits_are_counted() -> None:
     session = HttpSession(Policy("desk", "Zendesk", "https://desk.example", {}), client=client,
                           sleep=slept.append, clock=lambda: 0.0)
     metrics = Metrics()
-    http.OBSERVERS.append(metrics.on_http)
+    observe.OBSERVERS.append(metrics.on_http)
     try:
         session.get_json("/api/v2/tickets.json")
     finally:
-        http.OBSERVERS.remove(metrics.on_http)
+        observe.OBSERVERS.remove(metrics.on_http)
     value = metrics.registry.get_sample_value
     assert value("impactlink_api_requests_total", {"source": "desk", "code": "429"}) == 1
     assert value("impactlink_api_requests_total", {"source": "desk", "code": "503"}) == 1
@@ -142,3 +143,19 @@ def test_two_services_do_not_share_counters() -> None:
     first, second = Metrics(), Metrics()
     first.cycles.labels("ok").inc()
     assert second.registry.get_sample_value("impactlink_cycles_total", {"status": "ok"}) is None
+
+
+def test_tracker_requests_and_rate_limit_waits_are_counted() -> None:
+    from impactlink.observe import HttpEvent, notify
+
+    metrics = Metrics()
+    observe.OBSERVERS.append(metrics.on_http)
+    try:
+        notify(HttpEvent("request", "github", "github", 200))
+        notify(HttpEvent("wait", "jira", "jira", seconds=150.0, rate_limited=True))
+    finally:
+        observe.OBSERVERS.remove(metrics.on_http)
+    text = generate_latest(metrics.registry).decode()
+    assert 'impactlink_api_requests_total{code="200",source="github"} 1.0' in text
+    assert 'impactlink_api_waits_total{reason="rate_limit",source="jira"} 1.0' in text
+    assert 'impactlink_api_wait_seconds_total{source="jira"} 150.0' in text

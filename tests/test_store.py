@@ -6,16 +6,20 @@ import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from impactlink.config import load_settings
 from impactlink.core.impact import ImpactSettings, Slice, compute
 from impactlink.core.matching import Catalog, Feature, Matcher, link_key
 from impactlink.core.models import Customer, Issue, IssueKey, Rejected, Response, Ticket
-from impactlink.pipeline import make_keyer
+from impactlink.core.report import impact_to_dict
+from impactlink.pipeline import CycleResult, Pipeline, compute_impacts, make_keyer
 from impactlink.sources.base import Batch
-from impactlink.store import aggregate, records, state
+from impactlink.store import aggregate, records, reuse, state
 from impactlink.store.engine import current_revision, head_revision, upgrade
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
@@ -109,9 +113,10 @@ def test_window_edges_are_half_open(engine: Engine) -> None:
     assert (pop.responses, pop.dissatisfied, pop.customers) == (1, 1, 1)
 
 
-def _random_records(rng: random.Random) -> tuple[list[Ticket], list[Response], list[Customer]]:
+def _random_records(rng: random.Random, refs: list[tuple[str, ...]] | None = None
+                    ) -> tuple[list[Ticket], list[Response], list[Customer]]:
     tags = [("checkout",), ("search",), ("checkout", "search"), ("payments",), ("other",), ()]
-    refs = [(), (), (), ("acme/shop#1",), ("#2",)]
+    refs = refs or [(), (), (), ("acme/shop#1",), ("#2",)]
     customers = [f"c{n}" for n in range(12)]
 
     def at() -> datetime:
@@ -303,3 +308,149 @@ def test_relink_keeps_inherited_keys(engine: Engine) -> None:
     with engine.connect() as conn:
         row = conn.execute(select(records.RESPONSES)).one()
     assert (row.own_key, row.link_key) == ("f:search", "f:payments|f:search")
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+@pytest.mark.parametrize("whole_table", [True, False])
+def test_sql_counts_match_when_issues_share_features(engine: Engine, seed: int,
+                                                     whole_table: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issues with the same features share their customers; references still count apart."""
+    from impactlink.core.impact import count, tally
+    from impactlink.store.counts import issue_counts
+
+    # Whether the window is read through the time index or by reading the whole table.
+    monkeypatch.setattr(aggregate, "_WHOLE_TABLE_SHARE", 0.0 if whole_table else 1.0)
+    refs = [(), (), ("acme/shop#4",), ("#5",), ("#1",), ("acme/shop#6", "#4"), ("#7",)]
+    tickets, responses, accounts = _random_records(random.Random(seed), refs)
+    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
+    records.save_batch(engine, "survey", Batch(responses=responses), KEYER)
+    records.save_batch(engine, "crm", Batch(customers=accounts), KEYER)
+    labels = {1: ("area/checkout",), 2: ("area/search",), 3: ("area/checkout", "area/search"),
+              4: ("area/checkout",), 5: ("area/search",), 6: ("area/checkout",), 7: ()}
+    issues = [Issue(IssueKey(f"acme/shop#{n}"), labels=ls) for n, ls in labels.items()]
+    for weight_by, attribution in [("none", "shared"), ("arr", "full")]:
+        matcher = Matcher(issues, CATALOG, default_repo="acme/shop", attribution=attribution)
+        settings = ImpactSettings(weight_by=weight_by, feature_attribution=attribution,
+                                  segment_weights={"enterprise": 2.0})
+        window = aggregate.Window(AS_OF, 90)
+        multipliers = {"desk": 3.0}
+        with engine.begin() as conn:
+            pop = aggregate.population(conn, window)
+            customers = aggregate.customer_info(conn)
+            slices = [*aggregate.response_slices(conn, window),
+                      *aggregate.ticket_slices(conn, window, multipliers)]
+            sql, _ = issue_counts(conn, window, matcher, settings, mean_arr=pop.mean_arr,
+                                  multipliers=multipliers)
+        expected = {k: count(t, customers, settings, pop.mean_arr)
+                    for k, t in tally(slices, matcher).items() if t.customers}
+        assert sql.keys() == expected.keys() and len(expected) == 7
+        for key, want in expected.items():
+            got = sql[key]
+            assert got.weighted_share == pytest.approx(want.weighted_share)
+            assert got.arr == pytest.approx(want.arr)
+            assert sorted(got.segments) == sorted(want.segments)
+            assert got.observed_scaled == pytest.approx(want.observed_scaled)
+            same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
+                    "previous_satisfied", "observed", "explicit_customers", "features",
+                    "references")
+            assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
+
+
+def test_a_key_twice_in_one_batch_keeps_the_last(engine: Engine) -> None:
+    first = Ticket("desk", "1", AS_OF, tags=("checkout",), status="open")
+    last = Ticket("desk", "1", AS_OF, tags=("search",), status="solved")
+    records.save_batch(engine, "desk", Batch(tickets=[first, last]), KEYER)
+    with engine.connect() as conn:
+        rows = conn.execute(select(records.TICKETS.c.status, records.TICKETS.c.link_key)).all()
+    assert [tuple(r) for r in rows] == [("solved", "f:search")]
+
+
+ISSUES_JSON = [{"number": n, "title": f"Bug {n}", "state": "OPEN", "labels": [{"name": label}],
+                "url": f"https://github.com/acme/shop/issues/{n}"}
+               for n, label in [(1, "area/checkout"), (2, "area/checkout"), (3, "area/search")]]
+
+
+def _pipeline(tmp_path: Path, store_url: str, window_days: int = 90) -> Pipeline:
+    (tmp_path / "issues.json").write_text(json.dumps(ISSUES_JSON), encoding="utf-8")
+    (tmp_path / "impactlink.toml").write_text(f"""
+[store]
+url = "{store_url}"
+[impact]
+window_days = {window_days}
+[features.checkout]
+tags = ["checkout", "payments"]
+labels = ["area/checkout"]
+[features.search]
+tags = ["search"]
+labels = ["area/search"]
+[tracker]
+type = "file"
+path = "issues.json"
+""", encoding="utf-8")
+    return Pipeline(load_settings(tmp_path / "impactlink.toml"))
+
+
+def _compute(pipeline: Pipeline, as_of: datetime) -> CycleResult:
+    """Run the issues and compute steps of a cycle."""
+    result = CycleResult(0, as_of, dry_run=False)
+    pipeline.sync_issues(result)
+    pipeline.compute(result)
+    return result
+
+
+def _recomputed(pipeline: Pipeline, as_of: datetime) -> tuple[dict[str, dict[str, Any]], int]:
+    """The figures a full compute gives, through JSON as the store keeps them, and its links."""
+    impacts, links = compute_impacts(pipeline, as_of)
+    figures = {k: impact_to_dict(v) for k, v in impacts.items()}
+    return json.loads(json.dumps(figures)), len(links)
+
+
+def test_stored_figures_are_reused_only_when_a_compute_would_give_them(
+        tmp_path: Path, store_url: str) -> None:
+    pipeline = _pipeline(tmp_path, store_url)
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    edge = AS_OF - 90 * day + 2 * hour  # leaves the current window when as_of passes +2 h
+    coming = AS_OF + 4 * hour  # enters the current window when as_of passes +4 h
+    times = [AS_OF - day, AS_OF - 10 * day, edge, AS_OF - 120 * day, coming]
+    rs = [Response("survey", f"r{n}", at, score=1 + n % 5, satisfied=n % 5 >= 3,
+                   customer_id=f"c{n % 3}", tags=("checkout",)) for n, at in enumerate(times)]
+    ts = [Ticket("desk", "t1", AS_OF - 5 * day, customer_id="c2", tags=("search",),
+                 refs=("acme/shop#2",))]
+    records.save_batch(pipeline.engine, "survey", Batch(responses=rs), pipeline.keyer)
+    records.save_batch(pipeline.engine, "desk", Batch(tickets=ts), pipeline.keyer)
+
+    def check(as_of: datetime, reused: bool) -> dict[str, dict[str, Any]]:
+        result = _compute(pipeline, as_of)
+        assert pipeline.reused is reused, as_of
+        assert (result.impacts, result.links) == _recomputed(pipeline, as_of)
+        assert result.matched == len(result.impacts) == 3
+        return result.impacts
+
+    first = check(AS_OF, reused=False)
+    assert check(AS_OF, reused=True) == first
+    assert check(AS_OF + hour, reused=True) == first  # no record where an edge moved
+    moved = check(AS_OF + 3 * hour, reused=False)  # `edge` went to the previous window
+    assert moved["acme/shop#1"]["responses"] == first["acme/shop#1"]["responses"] - 1
+    assert check(AS_OF + 3 * hour, reused=True) == moved
+    came = check(AS_OF + 5 * hour, reused=False)  # `coming` entered the window
+    assert came["acme/shop#1"]["responses"] == moved["acme/shop#1"]["responses"] + 1
+
+    later = AS_OF + 5 * hour
+    new = Response("survey", "new", AS_OF, score=1, satisfied=False, customer_id="c9",
+                   tags=("search",))
+    records.save_batch(pipeline.engine, "survey", Batch(responses=[new]), pipeline.keyer)
+    grown = check(later, reused=False)
+    assert grown["acme/shop#3"]["responses"] == came["acme/shop#3"]["responses"] + 1
+    assert check(later, reused=True) == grown
+
+    relabelled = [*ISSUES_JSON[:2], {**ISSUES_JSON[2], "labels": [{"name": "area/checkout"}]}]
+    (tmp_path / "issues.json").write_text(json.dumps(relabelled), encoding="utf-8")
+    assert check(later, reused=False)["acme/shop#3"]["features"] == ["checkout"]
+    assert check(later, reused=True)
+    reuse.forget(pipeline.engine)  # as a crash between saving figures and their fingerprint
+    check(later, reused=False)
+    narrower = _pipeline(tmp_path, store_url, window_days=60)
+    assert narrower.settings.impact.window_days == 60
+    _compute(narrower, later)
+    assert narrower.reused is False

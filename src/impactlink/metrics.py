@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
 
 from impactlink import __version__
-from impactlink.sources.http import HttpEvent
+from impactlink.observe import HttpEvent
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -59,7 +59,8 @@ class Metrics:
         self.write_failures = Counter("impactlink_write_failures", "Writes that failed.",
                                       ["tracker"], registry=r)
         self.requests = Counter("impactlink_api_requests",
-                                "Requests to source APIs, by HTTP status ('error': no answer).",
+                                "Requests to source and tracker APIs, by HTTP status ('error': "
+                                "no answer).",
                                 ["source", "code"], registry=r)
         self.waits = Counter("impactlink_api_waits", "Waits before a retry; reason rate_limit "
                              "(HTTP 429) or retry (5xx, transport error).",

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from impactlink.core.report import impact_to_dict
 from impactlink.errors import ConfigError, ImpactlinkError, SourceError, TrackerError
 from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
 from impactlink.sources.base import Source
-from impactlink.store import aggregate, counts, records, state
+from impactlink.store import aggregate, counts, records, reuse, state
 from impactlink.store.engine import open_engine, upgrade
 from impactlink.store.lock import writer_lock
 from impactlink.trackers.base import Change, Tracker, Write
@@ -143,6 +143,8 @@ class Pipeline:
         self.catalog = build_catalog(settings)
         self.keyer = make_keyer(self.catalog)
         self._tracker = tracker
+        self.reused = False
+        """Whether the last compute reused the stored figures."""
         self._should_stop: Callable[[], bool] = lambda: False
         self._on_write: Callable[[str, Write], None] | None = None
 
@@ -192,6 +194,7 @@ class Pipeline:
             with step(result, "compute") as counts:
                 self.compute(result)
                 counts["impacts"] = len(result.impacts)
+                counts["reused"] = self.reused
             self._checkpoint()
             with step(result, "write") as counts:
                 self.write(result)
@@ -253,17 +256,40 @@ class Pipeline:
                        attribution=self.settings.impact.feature_attribution)
 
     def compute(self, result: CycleResult, *, save: bool = True) -> dict[IssueKey, Impact]:
-        """Match stored records to issues and compute every figure as of the run's time."""
-        impacts, links = compute_impacts(self, result.as_of)
-        result.impacts = {k: impact_to_dict(v) for k, v in impacts.items()}
-        result.matched = len(impacts)
-        result.links = len(links)
+        """Match stored records to issues and compute every figure as of the run's time.
+
+        The stored figures are reused when computing again would give them (store.reuse).
+        """
         with self.engine.connect() as conn:
             result.previous = state.load_impacts(conn)
+            inputs = reuse.fingerprint(conn, self.compute_inputs())
+            self.reused = reuse.reusable(conn, inputs, result.as_of,
+                                         self.settings.impact.window_days)
+            if self.reused:
+                result.impacts = dict(result.previous)
+                result.links = reuse.stored_links(conn)
+        links: list[tuple[str, Link]] = []
+        if self.reused:
+            impacts = {IssueKey(k): impact_from_dict(v) for k, v in result.impacts.items()}
+        else:
+            impacts, links = compute_impacts(self, result.as_of)
+            result.impacts = {k: impact_to_dict(v) for k, v in impacts.items()}
+            result.links = len(links)
+        result.matched = len(impacts)
         if save:
-            state.save_links(self.engine, links)
+            reuse.forget(self.engine)  # a crash before remember() leaves nothing to reuse
+            if not self.reused:
+                state.save_links(self.engine, links)
             state.save_impacts(self.engine, result.as_of, result.impacts)
+            reuse.remember(self.engine, inputs, result.as_of)
         return impacts
+
+    def compute_inputs(self) -> dict[str, Any]:
+        """Return what the figures depend on besides the stored records and issues."""
+        return {"impact": self.settings.impact.model_dump(mode="json"),
+                "features": [asdict(f) for _, f in sorted(self.catalog.features.items())],
+                "multipliers": {s.name: s.complaint_multiplier for s in self.settings.sources},
+                "default_repo": default_repo(self.settings)}
 
     def write(self, result: CycleResult) -> None:
         """Write changed impact to the tracker (or, in a dry run, plan it)."""

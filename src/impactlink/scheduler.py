@@ -28,11 +28,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from impactlink import observe
 from impactlink.config import ScheduleConfig, Settings
 from impactlink.errors import ImpactlinkError
 from impactlink.metrics import Health, Metrics, StatusServer
 from impactlink.pipeline import Pipeline
-from impactlink.sources import http
 from impactlink.store import state
 from impactlink.store.engine import open_engine
 from impactlink.store.lock import LockHeld
@@ -200,7 +200,7 @@ def serve(service: Service, *, metrics_port: int | None = None,
     """Run cycles until ``service.stop`` is set; return whether the last cycle stopped in time."""
     server = (StatusServer(service.metrics, service.health, metrics_host, metrics_port).start()
               if metrics_port is not None else None)
-    http.OBSERVERS.append(service.metrics.on_http)
+    observe.OBSERVERS.append(service.metrics.on_http)
     scheduler = build_scheduler(service, trigger)
     scheduler.start()
     job = scheduler.get_job("cycle")
@@ -217,7 +217,7 @@ def serve(service: Service, *, metrics_port: int | None = None,
         if not stopped:
             log.error("the cycle did not reach a safe point within %s s; exiting without it "
                       "(its run stays 'running'; the writer lock goes with the process)", timeout)
-        http.OBSERVERS.remove(service.metrics.on_http)
+        observe.OBSERVERS.remove(service.metrics.on_http)
         if server is not None:
             server.close()
     log.info("stopped")

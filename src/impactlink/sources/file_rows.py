@@ -47,12 +47,15 @@ def parse_time(text: str, field: str) -> datetime:
     """Return a UTC time from ISO 8601 (no zone means UTC) or epoch seconds."""
     value = text.strip()
     try:
-        if value.replace(".", "", 1).lstrip("-").isdigit():
+        if value[4:5] == "-":  # the common case first: ISO 8601 starts with the year
+            parsed = datetime.fromisoformat(value)
+        elif value.replace(".", "", 1).lstrip("-").isdigit():
             number = float(value)
             if abs(number) >= _MILLISECONDS_FROM:
                 number /= 1000
             return datetime.fromtimestamp(number, UTC)
-        parsed = datetime.fromisoformat(value)
+        else:
+            parsed = datetime.fromisoformat(value)
     except (ValueError, OverflowError, OSError):
         reason = "is empty" if not value else "is not an ISO 8601 time or epoch seconds"
         raise BadRow(f"{field} {text[:40]!r} {reason}") from None

@@ -22,7 +22,9 @@ from impactlink.sources.file_rows import FIELDS, REQUIRED, segment_names
 class FileSource:
     """A CSV or JSONL file of CSAT responses, tickets or customers."""
 
-    def __init__(self, config: FileSourceConfig, base_dir: Path, batch_size: int = 50000) -> None:
+    # Each batch is one transaction with its cursor: a large one commits (and rewrites the
+    # indexes' pages) less often; 100,000 rows hold about 100 MB while being stored.
+    def __init__(self, config: FileSourceConfig, base_dir: Path, batch_size: int = 100000) -> None:
         self.name = config.name
         self.config = config
         self.path = config.path if config.path.is_absolute() else base_dir / config.path

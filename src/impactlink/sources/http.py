@@ -19,37 +19,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from impactlink import __version__
 from impactlink.core.models import Rejected
 from impactlink.errors import SourceAuthError, SourceError
+from impactlink.observe import HttpEvent, notify
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class HttpEvent:
-    """A request answered (status; None for a transport error) or a wait before a retry."""
-
-    kind: Literal["request", "wait"]
-    source: str
-    vendor: str
-    status: int | None = None
-    seconds: float = 0.0
-    rate_limited: bool = False
-
-
-# Counting hooks (the metrics of `serve`); an observer must be quick and must not raise.
-OBSERVERS: list[Callable[[HttpEvent], None]] = []
-
-
-def _notify(event: HttpEvent) -> None:
-    for observer in OBSERVERS:
-        observer(event)
 
 
 USER_AGENT = f"impactlink/{__version__}"
@@ -104,10 +84,10 @@ class HttpSession:
                                                 json=json_body, headers=headers)
             except httpx.TransportError as exc:
                 failure = f"{type(exc).__name__} on {where}"
-                _notify(HttpEvent("request", self.policy.source, self.policy.vendor))
+                notify(HttpEvent("request", self.policy.source, self.policy.vendor))
             else:
                 status = response.status_code
-                _notify(HttpEvent("request", self.policy.source, self.policy.vendor, status))
+                notify(HttpEvent("request", self.policy.source, self.policy.vendor, status))
                 if status < 400 or (status == 404 and missing_ok):
                     return response
                 if status in (401, 403):
@@ -121,7 +101,7 @@ class HttpSession:
                                   f"after {attempt} retries ({failure}); the next cycle resumes "
                                   f"from the stored cursor")
             wait = self._wait(response, attempt, failure)
-            _notify(HttpEvent("wait", self.policy.source, self.policy.vendor,
+            notify(HttpEvent("wait", self.policy.source, self.policy.vendor,
                               seconds=wait, rate_limited=response is not None
                               and response.status_code == 429))
             self._sleep(wait)

@@ -13,9 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, select, union
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from impactlink.core.impact import CustomerInfo, Population, Slice
 from impactlink.store.records import CUSTOMERS, RESPONSES, TICKETS
+from impactlink.store.upserts import tune
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,43 @@ class Window:
     @property
     def previous_start(self) -> datetime:
         return self.end - timedelta(days=2 * self.days)
+
+
+_WHOLE_TABLE_SHARE = 0.2
+
+
+def between(conn: Connection, column: Any, start: datetime, end: datetime) -> Any:
+    """Return ``start < column <= end``, written for the cheaper way to read that range.
+
+    NOTE: SQLite plans a range on an indexed column as narrow whatever its width; reading
+    most of a table through the index jumps between its pages, several times slower than
+    reading the table in order. A unary + keeps the index out of such a plan
+    (https://sqlite.org/optoverview.html#disqualifying_where_clause_terms_using_unary_).
+    """
+    if conn.dialect.name == "sqlite":
+        table = column.table
+        rows = conn.execute(select(func.max(table.c.id))).scalar() or 0
+        inside = conn.execute(select(func.count()).select_from(table)
+                              .where(column > start, column <= end)).scalar_one()
+        if inside > rows * _WHOLE_TABLE_SHARE:
+            column = UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+    return and_(column > start, column <= end)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranges:
+    """The window's terms on each table: responses now and in both windows, tickets now."""
+
+    responses: Any
+    both_windows: Any
+    tickets: Any
+
+    @classmethod
+    def of(cls, conn: Connection, window: Window) -> Ranges:
+        at, created = RESPONSES.c.submitted_at, TICKETS.c.created_at
+        return cls(between(conn, at, window.start, window.end),
+                   between(conn, at, window.previous_start, window.end),
+                   between(conn, created, window.start, window.end))
 
 
 def _effective_key() -> Any:
@@ -81,16 +121,17 @@ def ticket_slices(conn: Connection, window: Window,
 
 def population(conn: Connection, window: Window) -> Population:
     """Return the figures over every record in the window, linked or not."""
+    tune(conn, "grouping")
     r, t = RESPONSES, TICKETS
-    in_window = and_(r.c.submitted_at > window.start, r.c.submitted_at <= window.end)
+    ranges = Ranges.of(conn, window)
+    in_window = ranges.responses
     answered = conn.execute(
         select(func.count(),
                func.sum(case((r.c.satisfied.is_(False), 1), else_=0)))
         .where(in_window, r.c.status == "answered")).one()
     keys = union(
         select(r.c.customer_key).where(in_window),
-        select(t.c.customer_key).where(t.c.created_at > window.start,
-                                       t.c.created_at <= window.end),
+        select(t.c.customer_key).where(ranges.tickets),
     ).subquery()
     customers = conn.execute(select(func.count()).select_from(keys)).scalar_one()
     per_account = (select(func.max(CUSTOMERS.c.arr).label("arr"))

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from impactlink.core.impact import ImpactSettings, IssueCounts
 from impactlink.core.matching import Link, Matcher
 from impactlink.core.models import IssueKey
-from impactlink.store.aggregate import Window
+from impactlink.store.aggregate import Ranges, Window
 from impactlink.store.customers import (
     CustomerTotals,
     Segment,
@@ -29,6 +29,7 @@ from impactlink.store.customers import (
     segment_pairs,
 )
 from impactlink.store.records import RESPONSES, TICKETS
+from impactlink.store.upserts import tune
 
 Counted = tuple[dict[IssueKey, IssueCounts], list[tuple[str, Link]]]
 
@@ -48,14 +49,16 @@ class _Tally:
 def issue_counts(conn: Connection, window: Window, matcher: Matcher, settings: ImpactSettings,
                  *, mean_arr: float | None, multipliers: Mapping[str, float]) -> Counted:
     """Return the counts of every issue with a linked record in the current window."""
-    responses = _response_groups(conn, window)
-    tickets = _ticket_groups(conn, window)
+    tune(conn, "grouping")
+    ranges = Ranges.of(conn, window)
+    responses = _response_groups(conn, window, ranges)
+    tickets = _ticket_groups(conn, ranges)
     current = {k for k, _, prev, *_ in responses if not prev} | {k for k, _, _ in tickets}
     before = {k for k, _, prev, *_ in responses if prev}
     links = [(k, link) for k in sorted(current | before) for link in matcher.links(k)]
     tallies = _tally(responses, tickets, current, matcher)
     texts = [g for _, g, *_ in responses] + [g for _, g, _ in tickets]
-    totals = customer_totals(conn, window, Targets(matcher, current), texts, settings, mean_arr,
+    totals = customer_totals(conn, ranges, Targets(matcher, current), texts, settings, mean_arr,
                              multipliers)
     return {IssueKey(issue): _counts(t, totals.get(issue)) for issue, t in tallies.items()}, links
 
@@ -108,7 +111,8 @@ def _tally(responses: Iterable[Any], tickets: Iterable[Any], current: set[str],
     return tallies
 
 
-def _response_groups(conn: Connection, window: Window) -> list[tuple[str, str, int, int, int, int]]:
+def _response_groups(conn: Connection, window: Window, ranges: Ranges
+                     ) -> list[tuple[str, str, int, int, int, int]]:
     """Return (key, segments, previous, n, s, o) for linked responses in both windows."""
     r = RESPONSES
     answered = r.c.status == "answered"
@@ -118,20 +122,18 @@ def _response_groups(conn: Connection, window: Window) -> list[tuple[str, str, i
                func.sum(case((answered, 1), else_=0)),
                func.sum(case((and_(answered, r.c.satisfied.is_(True)), 1), else_=0)),
                func.sum(case((r.c.status == "offered", 1), else_=0)))
-        .where(r.c.submitted_at > window.previous_start, r.c.submitted_at <= window.end,
-               r.c.link_key != "")
+        .where(ranges.both_windows, r.c.link_key != "")
         .group_by(r.c.link_key, r.c.segments, previous)
     )
     return [(k, g, int(prev), int(n), int(s), int(o))
             for k, g, prev, n, s, o in conn.execute(query)]
 
 
-def _ticket_groups(conn: Connection, window: Window) -> list[tuple[str, str, int]]:
+def _ticket_groups(conn: Connection, ranges: Ranges) -> list[tuple[str, str, int]]:
     """Return (key, segments, tickets) for linked tickets in the current window."""
     t = TICKETS
     query = (select(t.c.link_key, t.c.segments, func.count())
-             .where(t.c.created_at > window.start, t.c.created_at <= window.end,
-                    t.c.link_key != "")
+             .where(ranges.tickets, t.c.link_key != "")
              .group_by(t.c.link_key, t.c.segments))
     return [(k, g, int(n)) for k, g, n in conn.execute(query)]
 

@@ -40,7 +40,7 @@ from sqlalchemy import (
 from impactlink.core.impact import CustomerInfo, ImpactSettings, weight
 from impactlink.core.matching import Matcher
 from impactlink.core.models import IssueKey
-from impactlink.store.aggregate import Window
+from impactlink.store.aggregate import Ranges
 from impactlink.store.records import CUSTOMERS, RESPONSES, TICKETS
 
 Segment = tuple[str, str]
@@ -157,7 +157,7 @@ class _Seen:
                      self.arr if self.arr is not None else other.arr, self.plan or other.plan)
 
 
-def customer_totals(conn: Connection, window: Window, targets: Targets, texts: Iterable[str],
+def customer_totals(conn: Connection, ranges: Ranges, targets: Targets, texts: Iterable[str],
                     settings: ImpactSettings, mean_arr: float | None,
                     multipliers: Mapping[str, float]) -> dict[str, CustomerTotals]:
     """Return each open issue's customer figures over its linked records in the window."""
@@ -165,8 +165,8 @@ def customer_totals(conn: Connection, window: Window, targets: Targets, texts: I
     fill(conn, SEGMENTS_NOW, [{"segments": text, "name": name, "value": value}
                               for text in sorted(set(texts))
                               for name, value in segment_pairs(text)])
-    fill(conn, CUSTOMERS_NOW, query=_customers_query(window, multipliers))
-    fill(conn, AFFECTED_NOW, query=_affected_query(window))
+    fill(conn, CUSTOMERS_NOW, query=_customers_query(ranges, multipliers))
+    fill(conn, AFFECTED_NOW, query=_affected_query(ranges))
     issue_of = {t: issue for issue, t in targets.explicit.items()}
     seen = _seen_rows(conn, CUSTOMERS_NOW.c.target >= targets.groups)
     shared = {(targets.group[issue_of[t]], c) for t, c in seen}
@@ -214,7 +214,7 @@ def _is_shared(table: Table) -> Any:
     return exists().where(SHARED.c.grp == table.c.target, SHARED.c.c == table.c.c)
 
 
-def _customers_query(window: Window, multipliers: Mapping[str, float]) -> Any:
+def _customers_query(ranges: Ranges, multipliers: Mapping[str, float]) -> Any:
     """Each (target, customer): account, dissatisfied?, ticket?, multiplier, best share."""
     r, t = RESPONSES, TICKETS
     dissatisfied = and_(r.c.status == "answered", r.c.satisfied.is_(False))
@@ -222,39 +222,34 @@ def _customers_query(window: Window, multipliers: Mapping[str, float]) -> Any:
                       else_=1.0) if any(m != 1.0 for m in multipliers.values()) else literal(1.0)
     # Every linked record of a customer counts for its share (an explicit reference in a
     # satisfied answer too); only tickets and dissatisfied answers make it affected.
+    tg = TARGETS
     records = union_all(
-        select(r.c.link_key.label("k"), r.c.customer_key.label("c"),
-               func.max(r.c.customer_id).label("account"),
-               func.max(case((dissatisfied, 1), else_=0)).label("dis"),
-               literal(0).label("tk"), literal(1.0).label("mult"))
-        .where(r.c.submitted_at > window.start, r.c.submitted_at <= window.end,
-               r.c.link_key != "")
-        .group_by(r.c.link_key, r.c.customer_key),
-        select(t.c.link_key, t.c.customer_key, func.max(t.c.customer_id), literal(0),
-               literal(1), func.max(multiplier))
-        .where(t.c.created_at > window.start, t.c.created_at <= window.end, t.c.link_key != "")
-        .group_by(t.c.link_key, t.c.customer_key),
+        select(tg.c.target, r.c.customer_key.label("c"), r.c.customer_id.label("account"),
+               case((dissatisfied, 1), else_=0).label("dis"), literal(0).label("tk"),
+               literal(1.0).label("mult"), tg.c.share)
+        .join_from(r, tg, tg.c.link_key == r.c.link_key).where(ranges.responses),
+        select(tg.c.target, t.c.customer_key, t.c.customer_id, literal(0), literal(1),
+               multiplier, tg.c.share)
+        .join_from(t, tg, tg.c.link_key == t.c.link_key).where(ranges.tickets),
     ).subquery()
-    return (select(TARGETS.c.target, records.c.c, func.max(records.c.account),
+    return (select(records.c.target, records.c.c, func.max(records.c.account),
                    func.max(records.c.dis), func.max(records.c.tk),
                    func.max(case((records.c.tk == 1, records.c.mult), else_=1.0)),
-                   func.max(TARGETS.c.share))
-            .join_from(records, TARGETS, TARGETS.c.link_key == records.c.k)
-            .group_by(TARGETS.c.target, records.c.c))
+                   func.max(records.c.share))
+            .group_by(records.c.target, records.c.c))
 
 
-def _affected_query(window: Window) -> Any:
-    """Each (target, segments, customer) over tickets and dissatisfied answers."""
+def _affected_query(ranges: Ranges) -> Any:
+    """(target, segments, customer) of each ticket and dissatisfied answer."""
     r, t = RESPONSES, TICKETS
     affected = union_all(
         select(r.c.link_key.label("k"), r.c.segments.label("g"), r.c.customer_key.label("c"))
-        .where(r.c.submitted_at > window.start, r.c.submitted_at <= window.end,
-               r.c.status == "answered", r.c.satisfied.is_(False)),
-        select(t.c.link_key, t.c.segments, t.c.customer_key)
-        .where(t.c.created_at > window.start, t.c.created_at <= window.end),
+        .where(ranges.responses, r.c.status == "answered", r.c.satisfied.is_(False)),
+        select(t.c.link_key, t.c.segments, t.c.customer_key).where(ranges.tickets),
     ).subquery()
+    # Not made distinct here: the counts below are, and sorting twice costs more.
     return (select(TARGETS.c.target, affected.c.g, affected.c.c)
-            .join_from(affected, TARGETS, TARGETS.c.link_key == affected.c.k).distinct())
+            .join_from(affected, TARGETS, TARGETS.c.link_key == affected.c.k))
 
 
 def _seen_rows(conn: Connection, where: Any) -> dict[tuple[int, str], _Seen]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from impactlink.core.models import Customer, Rejected, Response, Ticket, customer_key
 from impactlink.sources.base import Batch
@@ -21,6 +19,8 @@ from impactlink.store.tables import (
     ResponseRow,
     TicketRow,
 )
+from impactlink.store.upserts import TimeParam, as_is, insert_for, sqlite_time, tune, upsert_values
+from impactlink.store.upserts import _upsert as _upsert  # state.py's upserts
 
 Keyer = Callable[[tuple[str, ...], tuple[str, ...]], str]
 """Map a record's normalised tags and references to its link key."""
@@ -40,81 +40,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
-
-
-_COMPILED: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], tuple[str, list[str]]] = {}
-
-
-def _compiled_upsert(conn: Connection, table: Table, columns: tuple[str, ...],
-                     keys: tuple[str, ...]) -> tuple[str, list[str]]:
-    """Return the upsert's SQL for the driver and its parameter order (compiled once)."""
-    cache_key = (conn.dialect.name, table.name, columns, keys)
-    found = _COMPILED.get(cache_key)
-    if found is None:
-        stmt = _insert(conn, table).values({c: bindparam(c) for c in columns})
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: stmt.excluded[c] for c in columns if c not in keys})
-        compiled = stmt.compile(dialect=conn.dialect)
-        order = list(compiled.positiontup or ())
-        found = _COMPILED[cache_key] = (str(compiled), order)
-    return found
-
-
-def _driver_value(value: Any, sqlite_style: bool) -> Any:
-    if sqlite_style and isinstance(value, datetime):
-        return sqlite_time(value)
-    return value
-
-
-def sqlite_time(value: datetime) -> str:
-    """Return the text SQLAlchemy's SQLite DateTime stores: UTC, microseconds always present."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]
-
-
-def _same(value: datetime) -> datetime:
-    return value
-
-
-def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
-            keys: list[str]) -> None:
-    """Insert or update rows (dicts with the same keys) by their unique key."""
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    sqlite_style = conn.dialect.name == "sqlite"
-    _upsert_values(conn, table, columns,
-                   [tuple(_driver_value(r[c], sqlite_style) for c in columns) for r in rows], keys)
-
-
-def _upsert_values(conn: Connection, table: Table, columns: tuple[str, ...],
-                   values: Sequence[tuple[Any, ...]], keys: list[str]) -> None:
-    """Insert or update rows, given as driver-ready tuples, in one driver-level executemany.
-
-    Going past SQLAlchemy's per-row parameter processing makes ingest several times
-    faster; the caller converts values as the column types would (``sqlite_time``).
-    """
-    if not values:
-        return
-    # Within one statement a key may appear once (PostgreSQL refuses it twice): last wins.
-    key_of = itemgetter(*[columns.index(k) for k in keys])
-    unique = list(dict(zip(map(key_of, values), values, strict=True)).values())
-    sql, order = _compiled_upsert(conn, table, columns, tuple(keys))
-    params: Any
-    if not order:  # named paramstyle (PostgreSQL)
-        params = [dict(zip(columns, v, strict=True)) for v in unique]
-    elif tuple(order) == columns:  # positional (SQLite), in the columns' order
-        params = unique
-    else:
-        params = list(map(itemgetter(*[columns.index(c) for c in order]), unique))
-    conn.exec_driver_sql(sql, params)
-
-
 _SEGMENT_TEXT: dict[tuple[tuple[str, str], ...], str] = {}
 
 
@@ -128,9 +53,6 @@ def _segments(segments: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
-TimeParam = Callable[[datetime], Any]
-"""How a time is passed to the driver: SQLite's text (``sqlite_time``), or as it is."""
-
 TICKET_COLUMNS = ("source", "external_id", "customer_id", "requester_id", "customer_key",
                   "created_at", "updated_at", "status", "subject", "tags", "refs", "link_key",
                   "segments")
@@ -139,7 +61,7 @@ RESPONSE_COLUMNS = ("source", "external_id", "submitted_at", "status", "score", 
                     "own_key", "link_key", "ticket_source", "ticket_id", "segments")
 
 
-def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = _same) -> tuple[Any, ...]:
+def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = as_is) -> tuple[Any, ...]:
     """Return the row a ticket is stored as, in TICKET_COLUMNS order."""
     return (t.source, t.external_id, t.customer_id, t.requester_id,
             customer_key("ticket", t.source, t.external_id, t.customer_id, t.requester_id),
@@ -149,7 +71,7 @@ def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = _same) -> tuple[Any
 
 
 def response_values(r: Response, keyer: Keyer, inherited: str | None = None,
-                    time: TimeParam = _same) -> tuple[Any, ...]:
+                    time: TimeParam = as_is) -> tuple[Any, ...]:
     """Return the row a response (or offered survey) is stored as, in RESPONSE_COLUMNS order.
 
     ``inherited`` is the link key of the stored ticket the response rates, if any.
@@ -158,7 +80,8 @@ def response_values(r: Response, keyer: Keyer, inherited: str | None = None,
     return (r.source, r.external_id, time(r.submitted_at), r.status, r.score, r.satisfied,
             r.customer_id, r.respondent_id,
             customer_key("csat", r.source, r.external_id, r.customer_id, r.respondent_id),
-            r.comment, "|".join(r.tags), "|".join(r.refs), own, merge_keys(own, inherited),
+            r.comment, "|".join(r.tags), "|".join(r.refs), own,
+            merge_keys(own, inherited) if inherited else own,
             r.ticket_source, r.ticket_id, _segments(r.segments))
 
 
@@ -174,31 +97,16 @@ def quarantine_rows(rejected: Iterable[Rejected], run_id: int | None) -> list[di
              "raw": r.raw[:2000], "run_id": run_id, "created_at": now()} for r in rejected]
 
 
-# A 128 MB page cache keeps the indexes' pages in memory while records stream in, and
-# rarer checkpoints let a page changed by many batches be copied to the database once.
-# Neither weakens a commit: WAL + synchronous=NORMAL (engine.py) stays as it is.
-_BULK_PRAGMAS = ("PRAGMA cache_size=-131072", "PRAGMA wal_autocheckpoint=16384")
-
-
-def _bulk_load(conn: Connection) -> None:
-    """Tune a SQLite connection for bulk loads, once per connection."""
-    if conn.dialect.name != "sqlite" or conn.info.get("impactlink_bulk"):
-        return
-    for pragma in _BULK_PRAGMAS:
-        conn.exec_driver_sql(pragma)
-    conn.info["impactlink_bulk"] = True
-
-
 def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
                run_id: int | None = None) -> None:
     """Store a batch and its cursor in one transaction: a crash keeps both or neither."""
     with engine.begin() as conn:
-        _bulk_load(conn)
-        time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else _same
-        _upsert_values(conn, TICKETS, TICKET_COLUMNS,
+        tune(conn, "bulk")
+        time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else as_is
+        upsert_values(conn, TICKETS, TICKET_COLUMNS,
                        [ticket_values(t, keyer, time) for t in batch.tickets], _UNIQUE)
         inherited = _inherited(conn, batch.responses)
-        _upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
+        upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
             response_values(r, keyer, inherited.get((r.ticket_source or "", r.ticket_id or "")),
                             time) for r in batch.responses], _UNIQUE)
         _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
@@ -211,7 +119,7 @@ def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
         changed |= {ticket_id for ticket_id, _ in batch.ticket_refs}
         _propagate(conn, source, sorted(changed))
         if batch.rejected:
-            stmt = _insert(conn, QUARANTINE).on_conflict_do_nothing(
+            stmt = insert_for(conn, QUARANTINE).on_conflict_do_nothing(
                 index_elements=["source", "location", "reason"])
             conn.execute(stmt, quarantine_rows(batch.rejected, run_id))
         if len(batch) or batch.deleted_tickets or batch.ticket_refs:

@@ -27,6 +27,7 @@ from urllib3.util.retry import Retry
 
 from impactlink.config import GithubTrackerConfig, read_secret
 from impactlink.errors import BudgetExhausted, ConfigError, TrackerAuthError, TrackerError
+from impactlink.observe import HttpEvent, notify
 
 MAX_ATTEMPTS = 4
 SECONDARY_WAIT = 60.0
@@ -190,6 +191,7 @@ class GithubClient:
         try:
             status, raw_headers, text = self._requester.requestJson(
                 method, url, dict(params) if params else None, dict(headers), body)
+            notify(HttpEvent("request", "github", "github", int(status)))
         except GithubException as exc:
             # Raised while exchanging the App's JWT for an installation token.
             if exc.status >= 500 or exc.status == 429:
@@ -200,7 +202,9 @@ class GithubClient:
                 f"key and installation_id, and that the app is installed on the repositories"
             ) from None
         except requests.RequestException as exc:
+            notify(HttpEvent("request", "github", "github"))
             if attempt < MAX_ATTEMPTS and method == "GET":
+                notify(HttpEvent("wait", "github", "github", seconds=min(2.0**attempt, 30.0)))
                 self._sleep(min(2.0**attempt, 30.0))
                 return 0, {}, ""
             raise TrackerError(f"{method} {_short(url)}: {type(exc).__name__}; "
@@ -233,6 +237,7 @@ class GithubClient:
             raise BudgetExhausted(f"{why}: GitHub asks to wait {wait:.0f} s, more than "
                                   f"max_rate_limit_wait_seconds ({self._max_wait:.0f}); "
                                   f"the next cycle resumes")
+        notify(HttpEvent("wait", "github", "github", seconds=wait, rate_limited=True))
         self._sleep(wait)
 
     def _error(self, method: str, url: str, status: int, data: Any) -> TrackerError:

@@ -22,6 +22,7 @@ from jira import JIRA, JIRAError
 
 from impactlink.config import JiraTrackerConfig, read_secret
 from impactlink.errors import BudgetExhausted, ConfigError, TrackerAuthError, TrackerError
+from impactlink.observe import HttpEvent, notify
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class JiraClient:
                                       f"{self._config.max_retries} retries")
             attempt += 1
             log.warning("Jira answered %s to %s; retrying in %.0f s", reason, what, wait)
+            notify(HttpEvent("wait", "jira", "jira", seconds=wait,
+                             rate_limited=reason == "HTTP 429"))
             self._sleep(wait)
 
     def raw(self, method: str, path: str, body: Any = None,
@@ -157,7 +160,15 @@ class JiraClient:
         data = None if body is None else json.dumps(body)
         # NOTE: the library's update()/add_comment() read the issue back or wrap the answer
         # in resources; a plain request through its session keeps one write one request.
-        r = jira._session.request(method, jira._get_url(path), params=params, data=data)
+        try:
+            r = jira._session.request(method, jira._get_url(path), params=params, data=data)
+        except JIRAError as exc:
+            notify(HttpEvent("request", "jira", "jira", exc.status_code))
+            raise
+        except requests.RequestException:
+            notify(HttpEvent("request", "jira", "jira"))
+            raise
+        notify(HttpEvent("request", "jira", "jira", r.status_code))
         return r.json() if r.content else None
 
     def get(self, what: str, path: str, params: dict[str, Any] | None = None) -> Any:
