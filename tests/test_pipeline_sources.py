@@ -241,6 +241,14 @@ def test_zendesk_run_matches_hand_computation(respx_mock: respx.MockRouter, tmp_
         assert issue["explanation"]["pain"]["p0"] == 0.5
         assert issue["explanation"]["level"]["customer_base"] == 5
 
+    # The next cycle re-reads the ratings (their lookback) but no ticket changed: each rating
+    # keeps its ticket's account, so no customer counts twice and the figures hold.
+    quiet = {**zendesk_export(), "tickets": [], "organizations": []}
+    respx_mock.get(zendesk.EXPORT).mock(return_value=httpx.Response(200, json=quiet))
+    _, again, _ = cycle(tmp_path, ZENDESK, "2024-06-30T00:00:00Z")
+    assert {k: {f: v[f] for f in CHECKED} for k, v in again.items()} == \
+        {k: {f: v[f] for f in CHECKED} for k, v in impacts.items()}
+
 
 # --------------------------------------------------------------------------------------------
 # Intercom: conversations are tickets, their conversation_rating (1-5) the CSAT, an unrated

@@ -160,9 +160,11 @@ def _reference_slices(tickets: list[Ticket], responses: list[Response],
         key = records.merge_keys(own, tk)
         if not key:
             continue
-        group = (key, customer_key("csat", r.source, r.external_id, r.customer_id,
-                                   r.respondent_id),
-                 r.submitted_at <= window.start, tuple(sorted(r.segments)))
+        # A response without an account or segments of its own takes its ticket's.
+        account = r.customer_id or (ticket.customer_id if ticket else None)
+        segments = r.segments or (ticket.segments if ticket else ())
+        group = (key, customer_key("csat", r.source, r.external_id, account, r.respondent_id),
+                 r.submitted_at <= window.start, tuple(sorted(segments)))
         counts[(*group, "n")] += r.status == "answered"
         counts[(*group, "s")] += bool(r.status == "answered" and r.satisfied)
         counts[(*group, "o")] += r.status == "offered"
@@ -202,7 +204,9 @@ def test_sql_aggregation_matches_the_plain_computation(engine: Engine, seed: int
         compute(ref, matcher, CATALOG, customers, pop, settings)
     known = [a.arr for a in accounts if a.arr is not None]
     assert pop.mean_arr == pytest.approx(sum(known) / len(known))
-    in_window = {r.customer_id or r.respondent_id or r.external_id for r in responses
+    rated = {t.external_id: t.customer_id for t in tickets}
+    in_window = {r.customer_id or rated.get(r.ticket_id or "") or r.respondent_id
+                 or r.external_id for r in responses
                  if window.start < r.submitted_at <= window.end}
     in_window |= {t.customer_id or t.requester_id or t.external_id for t in tickets
                   if window.start < t.created_at <= window.end}
@@ -454,3 +458,26 @@ def test_stored_figures_are_reused_only_when_a_compute_would_give_them(
     assert narrower.settings.impact.window_days == 60
     _compute(narrower, later)
     assert narrower.reused is False
+
+
+def test_a_response_without_account_or_segments_takes_its_tickets(engine: Engine) -> None:
+    rating = Response("zd", "r1", AS_OF, score=0, satisfied=False, respondent_id="u7",
+                      ticket_source="zd", ticket_id="t1")
+    ticket = Ticket("zd", "t1", AS_OF, customer_id="org-1", requester_id="u7",
+                    segments=(("plan", "pro"),))
+
+    def stored() -> tuple[str, str | None, str]:
+        with engine.connect() as conn:
+            row = conn.execute(select(records.RESPONSES)).one()
+        return row.customer_key, row.customer_id, row.segments
+
+    records.save_batch(engine, "zd", Batch(responses=[rating]), KEYER)
+    assert stored() == ("p:u7", None, "{}")
+    records.save_batch(engine, "zd", Batch(tickets=[ticket]), KEYER)  # the ticket comes later
+    assert stored() == ("a:org-1", "org-1", '{"plan": "pro"}')
+    records.save_batch(engine, "zd", Batch(responses=[rating]), KEYER)  # re-read: still holds
+    assert stored() == ("a:org-1", "org-1", '{"plan": "pro"}')
+    own = Response("zd", "r1", AS_OF, score=0, satisfied=False, customer_id="org-2",
+                   segments=(("plan", "free"),), ticket_source="zd", ticket_id="t1")
+    records.save_batch(engine, "zd", Batch(responses=[own]), KEYER)  # its own win
+    assert stored() == ("a:org-2", "org-2", '{"plan": "free"}')

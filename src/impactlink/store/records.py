@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
 
@@ -70,19 +70,24 @@ def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = as_is) -> tuple[Any
             _segments(t.segments))
 
 
-def response_values(r: Response, keyer: Keyer, inherited: str | None = None,
+def response_values(r: Response, keyer: Keyer, ticket: RatedTicket | None = None,
                     time: TimeParam = as_is) -> tuple[Any, ...]:
     """Return the row a response (or offered survey) is stored as, in RESPONSE_COLUMNS order.
 
-    ``inherited`` is the link key of the stored ticket the response rates, if any.
+    ``ticket`` is the stored ticket the response rates, if any: the response inherits its
+    link key, and its account and segments when it has none of its own.
     """
     own = keyer(r.tags, r.refs)
+    account = r.customer_id or (ticket.customer_id if ticket else None)
+    segments = _segments(r.segments)
+    if ticket and segments == "{}":
+        segments = ticket.segments
     return (r.source, r.external_id, time(r.submitted_at), r.status, r.score, r.satisfied,
-            r.customer_id, r.respondent_id,
-            customer_key("csat", r.source, r.external_id, r.customer_id, r.respondent_id),
+            account, r.respondent_id,
+            customer_key("csat", r.source, r.external_id, account, r.respondent_id),
             r.comment, "|".join(r.tags), "|".join(r.refs), own,
-            merge_keys(own, inherited) if inherited else own,
-            r.ticket_source, r.ticket_id, _segments(r.segments))
+            merge_keys(own, ticket.link_key) if ticket else own,
+            r.ticket_source, r.ticket_id, segments)
 
 
 def customer_row(c: Customer) -> dict[str, Any]:
@@ -105,9 +110,9 @@ def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
         time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else as_is
         upsert_values(conn, TICKETS, TICKET_COLUMNS,
                        [ticket_values(t, keyer, time) for t in batch.tickets], _UNIQUE)
-        inherited = _inherited(conn, batch.responses)
+        rated = _rated_tickets(conn, batch.responses)
         upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
-            response_values(r, keyer, inherited.get((r.ticket_source or "", r.ticket_id or "")),
+            response_values(r, keyer, rated.get((r.ticket_source or "", r.ticket_id or "")),
                             time) for r in batch.responses], _UNIQUE)
         _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
         if batch.deleted_tickets:
@@ -138,42 +143,70 @@ def merge_keys(own: str, inherited: str | None) -> str:
     return "|".join(sorted(set(own.split("|")) | set(inherited.split("|"))))
 
 
-def _ticket_keys(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
+class RatedTicket(NamedTuple):
+    """What a response inherits from the stored ticket it rates."""
+
+    link_key: str
+    customer_id: str | None
+    segments: str
+
+
+def _ticket_info(conn: Connection, pairs: set[tuple[str, str]]
+                 ) -> dict[tuple[str, str], RatedTicket]:
+    found: dict[tuple[str, str], RatedTicket] = {}
     by_source: dict[str, list[str]] = {}
     for src, tid in pairs:
         by_source.setdefault(src, []).append(tid)
+    t = TICKETS
     for src, ids in by_source.items():
         for i in range(0, len(ids), 500):
-            query = select(TICKETS.c.external_id, TICKETS.c.link_key).where(
-                TICKETS.c.source == src, TICKETS.c.external_id.in_(ids[i:i + 500]))
-            found.update({(src, tid): key for tid, key in conn.execute(query)})
+            query = select(t.c.external_id, t.c.link_key, t.c.customer_id, t.c.segments).where(
+                t.c.source == src, t.c.external_id.in_(ids[i:i + 500]))
+            found.update({(src, tid): RatedTicket(key, cid, seg)
+                          for tid, key, cid, seg in conn.execute(query)})
     return found
 
 
-def _inherited(conn: Connection, responses: Sequence[Response]) -> dict[tuple[str, str], str]:
-    """Return the link keys of the stored tickets that responses rate."""
+def _ticket_keys(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    return {pair: info.link_key for pair, info in _ticket_info(conn, pairs).items()}
+
+
+def _rated_tickets(conn: Connection, responses: Sequence[Response]
+                   ) -> dict[tuple[str, str], RatedTicket]:
+    """Return the stored tickets that responses rate."""
     pairs = {(r.ticket_source, r.ticket_id) for r in responses
              if r.ticket_source and r.ticket_id}
-    return _ticket_keys(conn, pairs) if pairs else {}
+    return _ticket_info(conn, pairs) if pairs else {}
 
 
 def _propagate(conn: Connection, source: str, ticket_ids: Sequence[str]) -> None:
-    """Refresh the keys of stored responses that rate tickets which changed or went away."""
+    """Refresh stored responses that rate tickets which arrived, changed or went away.
+
+    Their link key follows the ticket's; a response without an account or segments of its
+    own takes the ticket's (a rating read before its ticket, as Zendesk and Freshdesk do).
+    """
     r = RESPONSES
     for i in range(0, len(ticket_ids), 500):
         chunk = list(ticket_ids[i:i + 500])
-        rows = conn.execute(select(r.c.id, r.c.own_key, r.c.link_key, r.c.ticket_id).where(
+        rows = conn.execute(select(r.c.id, r.c.own_key, r.c.link_key, r.c.ticket_id,
+                                   r.c.customer_id, r.c.segments).where(
             r.c.ticket_source == source, r.c.ticket_id.in_(chunk))).all()
         if not rows:
             continue
-        keys = _ticket_keys(conn, {(source, row.ticket_id) for row in rows})
-        updates = [{"row_id": row.id, "key": key} for row in rows
-                   if (key := merge_keys(row.own_key, keys.get((source, row.ticket_id))))
-                   != row.link_key]
-        if updates:
-            conn.execute(update(r).where(r.c.id == bindparam("row_id"))
-                         .values(link_key=bindparam("key")), updates)
+        tickets = _ticket_info(conn, {(source, row.ticket_id) for row in rows})
+        for row in rows:
+            ticket = tickets.get((source, row.ticket_id))
+            values: dict[str, Any] = {}
+            key = merge_keys(row.own_key, ticket.link_key if ticket else None)
+            if key != row.link_key:
+                values["link_key"] = key
+            if ticket and ticket.customer_id and not row.customer_id:
+                values.update(customer_id=ticket.customer_id,
+                              customer_key=customer_key("csat", "", "", ticket.customer_id, None))
+            if ticket and row.segments == "{}" and ticket.segments != "{}":
+                values["segments"] = ticket.segments
+            if values:
+                conn.execute(update(r).where(r.c.id == row.id).values(**values))
 
 
 def _add_ticket_refs(conn: Connection, source: str, ticket_id: str, refs: tuple[str, ...],
