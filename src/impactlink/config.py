@@ -109,7 +109,9 @@ class FileSourceConfig(_SourceBase):
     delimiter: str = Field(",", min_length=1, max_length=1)
 
 
-class _HttpSourceBase(_SourceBase):
+class HttpSourceSettings(_SourceBase):
+    """What every HTTP source's table takes (its own keys come on top)."""
+
     base_url: str | None = None
     scale: Scale = "1-5"
     timeout_seconds: float = Field(30.0, gt=0)
@@ -123,7 +125,7 @@ class _HttpSourceBase(_SourceBase):
     arr_multiplier: float = 1.0
 
 
-class ZendeskSourceConfig(_HttpSourceBase):
+class ZendeskSourceConfig(HttpSourceSettings):
     """Zendesk Support: tickets, organizations, CSAT and Jira links over the REST API.
 
     ``tag_fields`` / ``segment_fields`` / ``reference_fields`` name ticket custom fields by
@@ -160,7 +162,7 @@ class ZendeskSourceConfig(_HttpSourceBase):
         return self
 
 
-class IntercomSourceConfig(_HttpSourceBase):
+class IntercomSourceConfig(HttpSourceSettings):
     """Intercom: conversations (with conversation_rating as CSAT) and their companies.
 
     ``tag_fields`` / ``segment_fields`` name conversation custom attributes; ``plan_field`` /
@@ -178,7 +180,7 @@ class IntercomSourceConfig(_HttpSourceBase):
     per_page: int = Field(150, ge=1, le=150, description="conversations per search page")
 
 
-class FreshdeskSourceConfig(_HttpSourceBase):
+class FreshdeskSourceConfig(HttpSourceSettings):
     """Freshdesk: tickets, companies and satisfaction ratings.
 
     ``tag_fields`` / ``segment_fields`` / ``reference_fields`` name ticket custom fields
@@ -202,7 +204,7 @@ class FreshdeskSourceConfig(_HttpSourceBase):
         return self
 
 
-class DelightedSourceConfig(_HttpSourceBase):
+class DelightedSourceConfig(HttpSourceSettings):
     """Delighted: survey responses, with person properties naming customer, plan and ticket.
 
     ``arr_field`` names a person property holding the customer's ARR.

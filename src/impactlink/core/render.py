@@ -39,7 +39,7 @@ def end_marker(marker: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Replace URLs, emails, card and phone numbers with placeholders."""
+    """Replace URLs, emails, card and phone numbers with [link], [email], [card], [phone]."""
     text = _URL.sub("[link]", text)
     text = _EMAIL.sub("[email]", text)
     text = _CARD.sub(_card_or_phone, text)

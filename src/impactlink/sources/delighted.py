@@ -27,16 +27,14 @@ from typing import Any, TypedDict, cast
 
 import httpx
 
-from impactlink.config import DelightedSourceConfig, read_secret
+from impactlink.config import DelightedSourceConfig
 from impactlink.core.models import Customer, Response
 from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags, split_list
-from impactlink.errors import ImpactlinkError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
     Clock,
-    HttpSession,
-    Policy,
+    HttpSource,
     Sleep,
     Watermark,
     amount,
@@ -69,53 +67,31 @@ class DelightedResponse(TypedDict, total=False):
     tags: list[str]
 
 
-class DelightedSource:
+class DelightedSource(HttpSource[DelightedSourceConfig]):
     """Read a Delighted account's survey responses as CSAT responses and customers."""
+
+    vendor = "Delighted"
+    auth_fix = ("check api_key_env / api_key_file: the private API key from Delighted → "
+                "Integrations → API")
+    check_path = METRICS
 
     def __init__(self, config: DelightedSourceConfig, base_dir: Path, *,
                  client: httpx.Client | None = None, sleep: Sleep = time.sleep,
                  clock: Clock = time.time) -> None:
-        self.name = config.name
-        self.config = config
-        self._base_dir = base_dir
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
-        self._session: HttpSession | None = None
+        super().__init__(config, base_dir, client=client, sleep=sleep, clock=clock)
         self._sent: set[str] = set()
 
-    @property
-    def http(self) -> HttpSession:
-        """The HTTP session, built on first use (the API key is read then)."""
-        if self._session is None:
-            c = self.config
-            key = read_secret(c.name, c.api_key_env, c.api_key_file, self._base_dir)
-            pair = f"{key.get_secret_value() if key else ''}:".encode()
-            fix = ("check api_key_env / api_key_file: the private API key from Delighted → "
-                   "Integrations → API")
-            self._session = HttpSession(
-                Policy(c.name, "Delighted", c.base_url or "https://api.delighted.com",
-                       {"Authorization": "Basic " + base64.b64encode(pair).decode()}, fix,
-                       c.timeout_seconds, c.max_retries, c.max_retry_wait_seconds),
-                client=self._client, sleep=self._sleep, clock=self._clock)
-        return self._session
+    def default_base_url(self) -> str:
+        return "https://api.delighted.com"
 
-    def check(self) -> list[str]:
-        """Return problems found with one cheap authenticated request."""
-        try:
-            self.http.get_json(METRICS)
-        except ImpactlinkError as exc:
-            return [str(exc)]
-        return []
+    def headers(self) -> dict[str, str]:
+        c = self.config
+        pair = f"{self.secret(c.api_key_env, c.api_key_file)}:".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
     def start_cursor(self, since: datetime) -> str:
         """Return a cursor that re-reads everything updated since ``since``."""
         return dump_bookmark({"since": Watermark(epoch(since)).dump(), "page": 1})
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
 
     def batches(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per page, each with the cursor valid after it."""

@@ -28,16 +28,15 @@ from typing import Any, TypedDict, cast
 
 import httpx
 
-from impactlink.config import FreshdeskSourceConfig, read_secret
+from impactlink.config import FreshdeskSourceConfig
 from impactlink.core.models import Customer, Response, Ticket
 from impactlink.core.refs import collect_refs
 from impactlink.core.tags import normalize_tags
-from impactlink.errors import ImpactlinkError, SourceError
+from impactlink.errors import SourceError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
     Clock,
-    HttpSession,
-    Policy,
+    HttpSource,
     Sleep,
     Watermark,
     amount,
@@ -84,56 +83,34 @@ class FreshdeskRating(TypedDict, total=False):
     created_at: str
 
 
-class FreshdeskSource:
+class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
     """Read a Freshdesk helpdesk as batches of tickets, companies and CSAT responses."""
+
+    vendor = "Freshdesk"
+    auth_fix = ("check api_key_env / api_key_file: the API key from Freshdesk → Profile "
+                "settings → View API key, of an agent who can see tickets and surveys")
+    check_path = "/api/v2/agents/me"
 
     def __init__(self, config: FreshdeskSourceConfig, base_dir: Path, *,
                  client: httpx.Client | None = None, sleep: Sleep = time.sleep,
                  clock: Clock = time.time) -> None:
-        self.name = config.name
-        self.config = config
-        self._base_dir = base_dir
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
-        self._session: HttpSession | None = None
+        super().__init__(config, base_dir, client=client, sleep=sleep, clock=clock)
         self._companies: dict[str, Customer | None] = {}
         self._ticket_companies: dict[str, str] = {}
         self._surveys: dict[str, list[int]] | None = None
 
-    @property
-    def http(self) -> HttpSession:
-        """The HTTP session, built on first use (the API key is read then)."""
-        if self._session is None:
-            c = self.config
-            key = read_secret(c.name, c.api_key_env, c.api_key_file, self._base_dir)
-            pair = f"{key.get_secret_value() if key else ''}:X".encode()
-            fix = ("check api_key_env / api_key_file: the API key from Freshdesk → Profile "
-                   "settings → View API key, of an agent who can see tickets and surveys")
-            self._session = HttpSession(
-                Policy(c.name, "Freshdesk", c.base_url or f"https://{c.domain}.freshdesk.com",
-                       {"Authorization": "Basic " + base64.b64encode(pair).decode()}, fix,
-                       c.timeout_seconds, c.max_retries, c.max_retry_wait_seconds),
-                client=self._client, sleep=self._sleep, clock=self._clock)
-        return self._session
+    def default_base_url(self) -> str:
+        return f"https://{self.config.domain}.freshdesk.com"
 
-    def check(self) -> list[str]:
-        """Return problems found with one cheap authenticated request."""
-        try:
-            self.http.get_json("/api/v2/agents/me")
-        except ImpactlinkError as exc:
-            return [str(exc)]
-        return []
+    def headers(self) -> dict[str, str]:
+        c = self.config
+        pair = f"{self.secret(c.api_key_env, c.api_key_file)}:X".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
     def start_cursor(self, since: datetime) -> str:
         """Return a cursor that re-reads everything updated since ``since``."""
         mark = {"since": Watermark(epoch(since)).dump()}
         return dump_bookmark({"tickets": mark, "deleted": mark, "ratings": mark})
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
 
     def batches(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per page of every stream, each with the cursor valid after it."""

@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
 from impactlink import __version__
+from impactlink.config import HttpSourceSettings, read_secret
 from impactlink.core.models import Rejected
-from impactlink.errors import SourceAuthError, SourceError
+from impactlink.errors import ImpactlinkError, SourceAuthError, SourceError
 from impactlink.observe import HttpEvent, notify
 
 Sleep = Callable[[float], None]
+C = TypeVar("C", bound=HttpSourceSettings)
 Clock = Callable[[], float]
 
 
@@ -327,3 +331,64 @@ def amount(value: object, multiplier: float = 1.0) -> float | None:
     if number != number:
         raise ValueError(f"amount {value!r} is not a number")
     return number * multiplier
+
+
+class HttpSource(ABC, Generic[C]):
+    """What every HTTP source shares: its config, a session built on first use, check, close.
+
+    A vendor module says how to authenticate (``headers``), where the API lives by default
+    (``default_base_url``), what to fix on a 401/403 (``auth_fix``) and which cheap request
+    proves the credentials (``check_path``).
+    """
+
+    vendor: ClassVar[str]
+    auth_fix: ClassVar[str]
+    check_path: ClassVar[str]
+
+    def __init__(self, config: C, base_dir: Path, *, client: httpx.Client | None = None,
+                 sleep: Sleep = time.sleep, clock: Clock = time.time) -> None:
+        self.name = config.name
+        self.config = config
+        self._base_dir = base_dir
+        self._client = client
+        self._sleep = sleep
+        self._clock = clock
+        self._session: HttpSession | None = None
+
+    @abstractmethod
+    def default_base_url(self) -> str:
+        """Return the API's address when the config sets no base_url."""
+
+    @abstractmethod
+    def headers(self) -> dict[str, str]:
+        """Return the authentication headers (secrets are read here, on first use)."""
+
+    def secret(self, env: str | None, file: Path | None = None) -> str:
+        """Return a secret from the environment or a file ('' when not configured)."""
+        value = read_secret(self.name, env, file, self._base_dir)
+        return value.get_secret_value() if value else ""
+
+    @property
+    def http(self) -> HttpSession:
+        """The HTTP session, built on first use (credentials are read then)."""
+        if self._session is None:
+            c = self.config
+            self._session = HttpSession(
+                Policy(c.name, self.vendor, c.base_url or self.default_base_url(),
+                       self.headers(), self.auth_fix, c.timeout_seconds, c.max_retries,
+                       c.max_retry_wait_seconds),
+                client=self._client, sleep=self._sleep, clock=self._clock)
+        return self._session
+
+    def check(self) -> list[str]:
+        """Return problems found with one cheap authenticated request."""
+        try:
+            self.http.get_json(self.check_path)
+        except ImpactlinkError as exc:
+            return [str(exc)]
+        return []
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            self._session.close()

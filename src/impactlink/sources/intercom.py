@@ -17,17 +17,15 @@ from typing import Any, TypedDict, cast
 
 import httpx
 
-from impactlink.config import IntercomSourceConfig, read_secret
+from impactlink.config import IntercomSourceConfig
 from impactlink.core.models import Customer, Response, Ticket
 from impactlink.core.refs import collect_refs
 from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags
-from impactlink.errors import ImpactlinkError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
     Clock,
-    HttpSession,
-    Policy,
+    HttpSource,
     Sleep,
     Watermark,
     amount,
@@ -75,55 +73,33 @@ class IntercomCompany(TypedDict, total=False):
     custom_attributes: dict[str, Any]
 
 
-class IntercomSource:
+class IntercomSource(HttpSource[IntercomSourceConfig]):
     """Read an Intercom workspace as batches of conversations, ratings and companies."""
+
+    vendor = "Intercom"
+    auth_fix = ("check token_env / token_file: an access token of the workspace's app "
+                "(Developer Hub → your app → Authentication) with read conversations, "
+                "contacts and companies; EU/AU workspaces also need base_url")
+    check_path = "/me"
 
     def __init__(self, config: IntercomSourceConfig, base_dir: Path, *,
                  client: httpx.Client | None = None, sleep: Sleep = time.sleep,
                  clock: Clock = time.time) -> None:
-        self.name = config.name
-        self.config = config
-        self._base_dir = base_dir
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
-        self._session: HttpSession | None = None
+        super().__init__(config, base_dir, client=client, sleep=sleep, clock=clock)
         self._companies: dict[str, Customer | None] = {}
         self._sent: set[str] = set()
 
-    @property
-    def http(self) -> HttpSession:
-        """The HTTP session, built on first use (the token is read then)."""
-        if self._session is None:
-            c = self.config
-            token = read_secret(c.name, c.token_env, c.token_file, self._base_dir)
-            headers = {"Authorization": f"Bearer {token.get_secret_value() if token else ''}",
-                       "Intercom-Version": c.api_version}
-            fix = ("check token_env / token_file: an access token of the workspace's app "
-                   "(Developer Hub → your app → Authentication) with read conversations, "
-                   "contacts and companies; EU/AU workspaces also need base_url")
-            self._session = HttpSession(
-                Policy(c.name, "Intercom", c.base_url or "https://api.intercom.io", headers, fix,
-                       c.timeout_seconds, c.max_retries, c.max_retry_wait_seconds),
-                client=self._client, sleep=self._sleep, clock=self._clock)
-        return self._session
+    def default_base_url(self) -> str:
+        return "https://api.intercom.io"
 
-    def check(self) -> list[str]:
-        """Return problems found with one cheap authenticated request."""
-        try:
-            self.http.get_json("/me")
-        except ImpactlinkError as exc:
-            return [str(exc)]
-        return []
+    def headers(self) -> dict[str, str]:
+        c = self.config
+        return {"Authorization": f"Bearer {self.secret(c.token_env, c.token_file)}",
+                "Intercom-Version": c.api_version}
 
     def start_cursor(self, since: datetime) -> str:
         """Return a cursor that re-reads everything updated since ``since``."""
         return dump_bookmark({"since": Watermark(epoch(since)).dump()})
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
 
     def batches(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per search page, each with the cursor valid after it."""

@@ -22,7 +22,7 @@ from typing import Any, NotRequired, TypedDict, cast
 
 import httpx
 
-from impactlink.config import ZendeskSourceConfig, read_secret
+from impactlink.config import ZendeskSourceConfig
 from impactlink.core.models import Customer, Response, Ticket
 from impactlink.core.refs import collect_refs, parse_ref_field
 from impactlink.core.scales import is_satisfied, parse_score
@@ -31,9 +31,8 @@ from impactlink.errors import ImpactlinkError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
     Clock,
-    HttpSession,
+    HttpSource,
     Pacer,
-    Policy,
     Sleep,
     amount,
     as_text,
@@ -95,51 +94,37 @@ class CursorMeta(TypedDict):
     after_cursor: NotRequired[str | None]
 
 
-class ZendeskSource:
+class ZendeskSource(HttpSource[ZendeskSourceConfig]):
     """Read a Zendesk account as batches of tickets, customers and CSAT responses."""
+
+    vendor = "Zendesk"
+    auth_fix = ("check email_env and token_env (an active API token of an admin, "
+                "Admin Center → Apps and integrations → Zendesk API) or oauth_token_env")
+    check_path = "/api/v2/users/me.json"
 
     def __init__(self, config: ZendeskSourceConfig, base_dir: Path, *,
                  client: httpx.Client | None = None, sleep: Sleep = time.sleep,
                  clock: Clock = time.time) -> None:
-        self.name = config.name
-        self.config = config
-        self._base_dir = base_dir
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
+        super().__init__(config, base_dir, client=client, sleep=sleep, clock=clock)
         self._pacer = Pacer(EXPORT_INTERVAL, sleep, clock)
-        self._session: HttpSession | None = None
         self._orgs_sent: set[str] = set()
         self._ticket_orgs: dict[str, str] = {}
         self._plans: dict[str, str | None] = {}
 
-    @property
-    def http(self) -> HttpSession:
-        """The HTTP session, built on first use (credentials are read then)."""
-        if self._session is None:
-            c = self.config
-            if c.oauth_token_env:
-                token = read_secret(c.name, c.oauth_token_env, None, self._base_dir)
-                auth = f"Bearer {token.get_secret_value()}" if token else ""
-            else:
-                email = read_secret(c.name, c.email_env, None, self._base_dir)
-                token = read_secret(c.name, c.token_env, c.token_file, self._base_dir)
-                pair = f"{email.get_secret_value() if email else ''}/token:" \
-                       f"{token.get_secret_value() if token else ''}"
-                auth = "Basic " + base64.b64encode(pair.encode()).decode()
-            fix = ("check email_env and token_env (an active API token of an admin, "
-                   "Admin Center → Apps and integrations → Zendesk API) or oauth_token_env")
-            self._session = HttpSession(
-                Policy(c.name, "Zendesk", c.base_url or f"https://{c.subdomain}.zendesk.com",
-                       {"Authorization": auth}, fix, c.timeout_seconds, c.max_retries,
-                       c.max_retry_wait_seconds),
-                client=self._client, sleep=self._sleep, clock=self._clock)
-        return self._session
+    def default_base_url(self) -> str:
+        return f"https://{self.config.subdomain}.zendesk.com"
+
+    def headers(self) -> dict[str, str]:
+        c = self.config
+        if c.oauth_token_env:
+            return {"Authorization": f"Bearer {self.secret(c.oauth_token_env)}"}
+        pair = f"{self.secret(c.email_env)}/token:{self.secret(c.token_env, c.token_file)}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
     def check(self) -> list[str]:
         """Return problems found with one cheap authenticated request."""
         try:
-            user = self.http.get_json("/api/v2/users/me.json").get("user") or {}
+            user = self.http.get_json(self.check_path).get("user") or {}
         except ImpactlinkError as exc:
             return [str(exc)]
         if user.get("id") is None:
@@ -152,11 +137,6 @@ class ZendeskSource:
     def start_cursor(self, since: datetime) -> str:
         """Return a cursor that re-reads everything updated since ``since``."""
         return dump_bookmark({s: {"start_time": epoch(since)} for s in ("tickets", "ratings")})
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            self._session.close()
 
     def batches(self, cursor: str | None) -> Iterator[Batch]:
         """Yield one batch per page of every stream, each with the cursor valid after it."""
