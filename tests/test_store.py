@@ -273,7 +273,7 @@ def test_sql_counts_match_the_slices_path(engine: Engine, seed: int, weight_by: 
         assert got.arr == pytest.approx(want.arr)
         assert sorted(got.segments) == sorted(want.segments)
         same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
-                "previous_satisfied", "observed", "observed_scaled", "explicit_customers",
+                "previous_satisfied", "observed", "observed_scaled", "full_share_customers",
                 "features", "references")
         assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
     assert {k for k, _ in links} == {s.link_key for s in slices}
@@ -356,7 +356,7 @@ def test_sql_counts_match_when_issues_share_features(engine: Engine, seed: int,
             assert sorted(got.segments) == sorted(want.segments)
             assert got.observed_scaled == pytest.approx(want.observed_scaled)
             same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
-                    "previous_satisfied", "observed", "explicit_customers", "features",
+                    "previous_satisfied", "observed", "full_share_customers", "features",
                     "references")
             assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
 

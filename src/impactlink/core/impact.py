@@ -272,7 +272,7 @@ class IssueCounts:
     observed_scaled: float
     arr: float
     weighted_share: float
-    explicit_customers: int
+    full_share_customers: int
     segments: tuple[tuple[str, str, int, int, int], ...]
     """(name, value, responses, satisfied, customers observed) per segment value."""
     features: tuple[str, ...]
@@ -351,7 +351,7 @@ def figures(key: IssueKey, c: IssueCounts, matcher: Matcher, catalog: Catalog,
         "reach": {"weighted_share_sum": c.weighted_share, "affected": est.affected,
                   "customers_observed": c.observed, "weight_by": settings.weight_by,
                   "attribution": settings.feature_attribution,
-                  "full_share_customers": c.explicit_customers},
+                  "full_share_customers": c.full_share_customers},
         "level": {"customer_base": base,
                   "thresholds": {lv: share * base for lv, share in settings.level_shares.items()}},
         "trend": {"n": n, "s": s, "n_prev": c.previous_responses,

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, BinaryIO
@@ -88,7 +89,7 @@ class Feed:
             return raw.decode(errors="replace")
 
 
-class Reader:
+class Reader(ABC):
     """What reading a file needs whatever its format: batching, quarantine, the cursor."""
 
     def __init__(self, source: FileSource, file: BinaryIO, start: Bookmark,
@@ -106,9 +107,9 @@ class Reader:
         self.last_cursor: str | None = None
         file.seek(start.offset)
 
+    @abstractmethod
     def batches(self) -> Iterator[Batch]:
         """Yield the batches from the start bookmark to the end of the file."""
-        raise NotImplementedError
 
     def cut(self, done: int, line: int, seen: int) -> Batch:
         """Return the pending batch with the cursor after `done` bytes (`line` lines) of `seen`."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -107,7 +108,7 @@ def json_cell(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-class RowMapper:
+class RowMapper(ABC):
     """Build records of one kind from rows of cells and hand them over as a Batch."""
 
     def __init__(self, config: FileSourceConfig) -> None:
@@ -118,13 +119,13 @@ class RowMapper:
         self._segment_cache: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
         self._refs = RefFinder()
 
+    @abstractmethod
     def add(self, cells: Sequence[str]) -> None:
         """Append the record these cells describe; BadRow says why they describe none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def take(self) -> Batch:
         """Return the records added since the last take, as a Batch."""
-        raise NotImplementedError
 
     def _tags(self, cell: str) -> tuple[str, ...]:
         tags = self._tag_cache.get(cell)
