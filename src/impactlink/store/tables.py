@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -41,7 +41,10 @@ class ResponseRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_response_source_id"),
         Index("ix_response_submitted_at", "submitted_at"),
-        Index("ix_response_ticket", "ticket_source", "ticket_id"),
+        # Partial: most responses rate no ticket, and loads should not index them.
+        Index("ix_response_ticket", "ticket_source", "ticket_id",
+              sqlite_where=text("ticket_id IS NOT NULL"),
+              postgresql_where=text("ticket_id IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -43,7 +43,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("csat_response", schema=None) as batch_op:
         batch_op.create_index("ix_response_submitted_at", ["submitted_at"], unique=False)
-        batch_op.create_index("ix_response_ticket", ["ticket_source", "ticket_id"], unique=False)
+        batch_op.create_index("ix_response_ticket", ["ticket_source", "ticket_id"], unique=False,
+                              sqlite_where=sa.text("ticket_id IS NOT NULL"),
+                              postgresql_where=sa.text("ticket_id IS NOT NULL"))
 
     op.create_table(
         "customer",
