@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from impactlink.config import load_settings
-from impactlink.core.impact import ImpactSettings, Slice, compute
-from impactlink.core.matching import Catalog, Feature, Matcher, link_key
+from impactlink.core.impact import ImpactSettings, IssueCounts, Slice, compute
+from impactlink.core.matching import Catalog, Feature, Link, Matcher, link_key
 from impactlink.core.models import Customer, Issue, IssueKey, Rejected, Response, Ticket
 from impactlink.core.report import impact_to_dict
 from impactlink.pipeline import CycleResult, Pipeline, compute_impacts, make_keyer
@@ -238,20 +238,13 @@ def test_issues_links_impacts_journal_and_runs(engine: Engine) -> None:
     assert json.loads(json.dumps(runs[0]["summary"])) == {"writes": 3}
 
 
-@pytest.mark.parametrize("seed", [4, 5])
-@pytest.mark.parametrize("weight_by, attribution", [("none", "shared"), ("arr", "full")])
-def test_sql_counts_match_the_slices_path(engine: Engine, seed: int, weight_by: str,
-                                          attribution: str) -> None:
+def _sql_and_slices(engine: Engine, issues: list[Issue], weight_by: str, attribution: str
+                    ) -> tuple[dict[IssueKey, IssueCounts], dict[IssueKey, IssueCounts],
+                               list[tuple[str, Link]], list[Slice]]:
+    """Count the stored records per issue in SQL, and plainly from their slices."""
     from impactlink.core.impact import count, tally
     from impactlink.store.counts import issue_counts
 
-    tickets, responses, accounts = _random_records(random.Random(seed))
-    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
-    records.save_batch(engine, "survey", Batch(responses=responses), KEYER)
-    records.save_batch(engine, "crm", Batch(customers=accounts), KEYER)
-    issues = [Issue(IssueKey("acme/shop#1"), labels=("area/checkout",)),
-              Issue(IssueKey("acme/shop#2"), labels=("area/search",)),
-              Issue(IssueKey("acme/shop#3"), labels=("area/checkout", "area/search"))]
     matcher = Matcher(issues, CATALOG, default_repo="acme/shop", attribution=attribution)
     settings = ImpactSettings(weight_by=weight_by, feature_attribution=attribution,
                               segment_weights={"enterprise": 2.0})
@@ -266,16 +259,37 @@ def test_sql_counts_match_the_slices_path(engine: Engine, seed: int, weight_by: 
                                   multipliers=multipliers)
     expected = {k: count(t, customers, settings, pop.mean_arr)
                 for k, t in tally(slices, matcher).items() if t.customers}
-    assert sql.keys() == expected.keys() and expected
+    return sql, expected, links, slices
+
+
+def _assert_same_counts(sql: dict[IssueKey, IssueCounts],
+                        expected: dict[IssueKey, IssueCounts]) -> None:
     for key, want in expected.items():
         got = sql[key]
         assert got.weighted_share == pytest.approx(want.weighted_share)
         assert got.arr == pytest.approx(want.arr)
+        assert got.observed_scaled == pytest.approx(want.observed_scaled)
         assert sorted(got.segments) == sorted(want.segments)
         same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
-                "previous_satisfied", "observed", "observed_scaled", "full_share_customers",
-                "features", "references")
+                "previous_satisfied", "observed", "full_share_customers", "features",
+                "references")
         assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("weight_by, attribution", [("none", "shared"), ("arr", "full")])
+def test_sql_counts_match_the_slices_path(engine: Engine, seed: int, weight_by: str,
+                                          attribution: str) -> None:
+    tickets, responses, accounts = _random_records(random.Random(seed))
+    records.save_batch(engine, "desk", Batch(tickets=tickets), KEYER)
+    records.save_batch(engine, "survey", Batch(responses=responses), KEYER)
+    records.save_batch(engine, "crm", Batch(customers=accounts), KEYER)
+    issues = [Issue(IssueKey("acme/shop#1"), labels=("area/checkout",)),
+              Issue(IssueKey("acme/shop#2"), labels=("area/search",)),
+              Issue(IssueKey("acme/shop#3"), labels=("area/checkout", "area/search"))]
+    sql, expected, links, slices = _sql_and_slices(engine, issues, weight_by, attribution)
+    assert sql.keys() == expected.keys() and expected
+    _assert_same_counts(sql, expected)
     assert {k for k, _ in links} == {s.link_key for s in slices}
 
 
@@ -320,8 +334,6 @@ def test_sql_counts_match_when_issues_share_features(engine: Engine, seed: int,
                                                      whole_table: bool,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Issues with the same features share their customers; references still count apart."""
-    from impactlink.core.impact import count, tally
-    from impactlink.store.counts import issue_counts
 
     # Whether the window is read through the time index or by reading the whole table.
     monkeypatch.setattr(aggregate, "_WHOLE_TABLE_SHARE", 0.0 if whole_table else 1.0)
@@ -334,31 +346,9 @@ def test_sql_counts_match_when_issues_share_features(engine: Engine, seed: int,
               4: ("area/checkout",), 5: ("area/search",), 6: ("area/checkout",), 7: ()}
     issues = [Issue(IssueKey(f"acme/shop#{n}"), labels=ls) for n, ls in labels.items()]
     for weight_by, attribution in [("none", "shared"), ("arr", "full")]:
-        matcher = Matcher(issues, CATALOG, default_repo="acme/shop", attribution=attribution)
-        settings = ImpactSettings(weight_by=weight_by, feature_attribution=attribution,
-                                  segment_weights={"enterprise": 2.0})
-        window = aggregate.Window(AS_OF, 90)
-        multipliers = {"desk": 3.0}
-        with engine.begin() as conn:
-            pop = aggregate.population(conn, window)
-            customers = aggregate.customer_info(conn)
-            slices = [*aggregate.response_slices(conn, window),
-                      *aggregate.ticket_slices(conn, window, multipliers)]
-            sql, _ = issue_counts(conn, window, matcher, settings, mean_arr=pop.mean_arr,
-                                  multipliers=multipliers)
-        expected = {k: count(t, customers, settings, pop.mean_arr)
-                    for k, t in tally(slices, matcher).items() if t.customers}
+        sql, expected, _, _ = _sql_and_slices(engine, issues, weight_by, attribution)
         assert sql.keys() == expected.keys() and len(expected) == 7
-        for key, want in expected.items():
-            got = sql[key]
-            assert got.weighted_share == pytest.approx(want.weighted_share)
-            assert got.arr == pytest.approx(want.arr)
-            assert sorted(got.segments) == sorted(want.segments)
-            assert got.observed_scaled == pytest.approx(want.observed_scaled)
-            same = ("responses", "satisfied", "offered", "tickets", "previous_responses",
-                    "previous_satisfied", "observed", "full_share_customers", "features",
-                    "references")
-            assert {f: getattr(got, f) for f in same} == {f: getattr(want, f) for f in same}
+        _assert_same_counts(sql, expected)
 
 
 def test_a_key_twice_in_one_batch_keeps_the_last(engine: Engine) -> None:

@@ -8,7 +8,7 @@ The comment is fenced by a hidden marker, as python/bedevere fences what it owns
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from impactlink.core.models import Impact
 
@@ -167,27 +167,34 @@ def _fmt(value: object) -> str:
     return _num(value, 4) if isinstance(value, float) else str(value)
 
 
+_CLEARED = ("No linked customer records remain in the window: impactlink has cleared "
+            "this issue's Customer Impact.")
+
+
+def _figures(impact: Impact) -> list[tuple[str, str]]:
+    """Return the headline figures as (label, value), shared by both renderings."""
+    return [("CSAT", _csat(impact)), ("Affected customers", _affected(impact)),
+            ("ARR at risk", _num(impact.arr_at_risk, 2)), ("Tickets", f"{impact.tickets:,}"),
+            ("Trend", _trend(impact))]
+
+
+def _linked(impact: Impact, code: Callable[[str], str]) -> list[str]:
+    return ([f"feature {code(f)}" for f in impact.features]
+            + [f"reference {code(r)}" for r in impact.references])
+
+
 def render_comment(impact: Impact | None, quotes: Sequence[str], *, marker: str = MARKER) -> str:
     """Render the managed comment: the figures, why the issue is linked, and how it was scored."""
     lines = [marker, "### Customer Impact"]
     if impact is None or impact.level == "none":
-        lines += ["", "No linked customer records remain in the window: impactlink has cleared "
-                  "this issue's Customer Impact."]
+        lines += ["", _CLEARED]
     else:
-        lines += [
-            "", f"**{impact.level.capitalize()}** — score {_num(impact.score)}", "",
-            "| | |", "|---|---|",
-            f"| CSAT | {_csat(impact)} |",
-            f"| Affected customers | {_affected(impact)} |",
-            f"| ARR at risk | {_num(impact.arr_at_risk, 2)} |",
-            f"| Tickets | {impact.tickets:,} |",
-            f"| Trend | {_trend(impact)} |",
-        ]
+        lines += ["", f"**{impact.level.capitalize()}** — score {_num(impact.score)}", "",
+                  "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in _figures(impact)]]
         segments = _segments(impact)
         if segments:
             lines += ["", "**Leading segments**", *segments]
-        linked = [f"feature {_code(f)}" for f in impact.features]
-        linked += [f"reference {_code(r)}" for r in impact.references]
+        linked = _linked(impact, _code)
         if linked:
             lines += ["", "**Linked by** " + ", ".join(linked)]
         lines += ["", "<details><summary>How the score was made</summary>", "", *_how(impact),
@@ -208,22 +215,14 @@ def render_text(impact: Impact | None, quotes: Sequence[str], *, marker: str = M
     """
     lines = [marker, "Customer Impact"]
     if impact is None or impact.level == "none":
-        lines += ["", "No linked customer records remain in the window: impactlink has cleared "
-                  "this issue's Customer Impact."]
+        lines += ["", _CLEARED]
     else:
-        lines += [
-            "", f"{impact.level.capitalize()} — score {_num(impact.score)}", "",
-            f"CSAT: {_csat(impact)}",
-            f"Affected customers: {_affected(impact)}",
-            f"ARR at risk: {_num(impact.arr_at_risk, 2)}",
-            f"Tickets: {impact.tickets:,}",
-            f"Trend: {_trend(impact)}",
-        ]
+        lines += ["", f"{impact.level.capitalize()} — score {_num(impact.score)}", "",
+                  *[f"{k}: {v}" for k, v in _figures(impact)]]
         segments = [line.replace("`", "") for line in _segments(impact)]
         if segments:
             lines += ["", "Leading segments:", *segments]
-        linked = [f"feature {f}" for f in impact.features]
-        linked += [f"reference {r}" for r in impact.references]
+        linked = _linked(impact, str)
         if linked:
             lines += ["", "Linked by " + ", ".join(linked)]
         lines += ["", "How the score was made:", *_how(impact)]
