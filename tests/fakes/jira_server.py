@@ -19,13 +19,12 @@ import base64
 import itertools
 import json
 import re
-import socket
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -35,6 +34,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from fakes.jira_jql import Clause, JqlError, Node, Query, clauses, parse
+from fakes.loopback import serve_json, stop_server
 
 CONTRACTS = Path(__file__).resolve().parents[1] / "contracts" / "jira"
 CATEGORIES = {"new": "To Do", "indeterminate": "In Progress", "done": "Done"}
@@ -183,45 +183,11 @@ class FakeJira:
         return f"http://{host!s}:{port}/jira"
 
     def start(self) -> FakeJira:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = fake.handle(self.command, self.path, dict(self.headers),
-                                                    raw)
-                payload = b"" if body is None else json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                if payload:
-                    self.send_header("Content-Type", "application/json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _any
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
+        self._server = serve_json(self.handle, "application/json;charset=UTF-8")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_server(self._server)
 
     # -- dispatch ---------------------------------------------------------------------------
 
