@@ -1,4 +1,4 @@
-"""The feature catalog, link keys, and which open issues a key belongs to, with shares."""
+"""The feature catalog, link keys, and which open issues a key belongs to (model v2)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impactlink.core.impact import Slice, tally
+from impactlink.core.impact import ImpactSettings, LinkedRecord, Population, compute
 from impactlink.core.matching import Catalog, Feature, Matcher, link_key, parse_link_key
 from impactlink.core.models import Issue, IssueKey
 
@@ -74,33 +74,36 @@ def test_link_key_is_sorted_and_parses_back_even_when_concatenated() -> None:
     ("key", "expected"),
     [
         # feature checkout is on #12, #13, #14 and SHOP-3 (the closed #16 does not count)
-        ("f:checkout", {"SHOP-3": 0.25, "acme/shop#12": 0.25, "acme/shop#13": 0.25,
-                        "acme/shop#14": 0.25}),
-        # search is on #13 and #15: #13 takes the larger of 1/4 and 1/2
-        ("f:search", {"acme/shop#13": 0.5, "acme/shop#15": 0.5}),
-        ("f:checkout|f:search", {"SHOP-3": 0.25, "acme/shop#12": 0.25, "acme/shop#13": 0.5,
-                                 "acme/shop#14": 0.25, "acme/shop#15": 0.5}),
-        ("f:billing", {"acme/api#12": 1.0}),
-        ("r:acme/shop#15", {"acme/shop#15": 1.0}),
-        ("r:#15", {"acme/shop#15": 1.0}),  # bare number resolved in the default repository
-        ("r:#12", {"acme/shop#12": 1.0}),  # not acme/api#12
-        ("r:SHOP-3", {"SHOP-3": 1.0}),
-        ("r:acme/shop#16", {}),  # closed
+        ("f:checkout", {"SHOP-3": (), "acme/shop#12": (), "acme/shop#13": (),
+                        "acme/shop#14": ()}),
+        ("f:search", {"acme/shop#13": (), "acme/shop#15": ()}),
+        ("f:checkout|f:search", {"SHOP-3": (), "acme/shop#12": (), "acme/shop#13": (),
+                                 "acme/shop#14": (), "acme/shop#15": ()}),
+        ("f:billing", {"acme/api#12": ()}),
+        ("r:acme/shop#15", {"acme/shop#15": ("acme/shop#15",)}),
+        ("r:#15", {"acme/shop#15": ("#15",)}),  # bare number resolved in the default repository
+        ("r:#12", {"acme/shop#12": ("#12",)}),  # not acme/api#12
+        ("r:SHOP-3", {"SHOP-3": ("SHOP-3",)}),
+        ("r:acme/shop#16", {}),  # closed: the reference is ignored, and nothing else links
         ("r:#99|r:OPS-1|f:unknown", {}),
         ("", {}),
-        ("f:search|r:acme/shop#13", {"acme/shop#13": 1.0, "acme/shop#15": 0.5}),
-        ("f:checkout|r:#12", {"SHOP-3": 0.25, "acme/shop#12": 1.0, "acme/shop#13": 0.25,
-                              "acme/shop#14": 0.25}),
+        # A record that names an open issue belongs to it alone, not to its feature's others.
+        ("f:search|r:acme/shop#13", {"acme/shop#13": ("acme/shop#13",)}),
+        ("f:checkout|r:#12", {"acme/shop#12": ("#12",)}),
+        ("f:checkout|r:#12|r:SHOP-3", {"SHOP-3": ("SHOP-3",), "acme/shop#12": ("#12",)}),
+        # A reference to a closed issue is ignored: the record falls back to its features.
+        ("f:search|r:acme/shop#16", {"acme/shop#13": (), "acme/shop#15": ()}),
     ],
 )
-def test_matcher_links_open_issues_with_shares(key: str, expected: dict[str, float]) -> None:
-    assert {link.issue: link.share for link in matcher().links(key)} == expected
+def test_matcher_links_named_issues_only_else_candidates(key: str,
+                                                        expected: dict[str, tuple[str, ...]]
+                                                        ) -> None:
+    assert {link.issue: link.references for link in matcher().links(key)} == expected
 
 
-def test_full_attribution_gives_every_link_share_one() -> None:
-    links = matcher(attribution="full").links("f:checkout|f:search")
-    assert {link.share for link in links} == {1.0}
-    assert len(links) == 5
+def test_candidates_come_in_issue_order() -> None:
+    assert matcher().candidates(["checkout"]) == ("SHOP-3", "acme/shop#12", "acme/shop#13",
+                                                  "acme/shop#14")
 
 
 def test_bare_number_is_unresolved_without_default_repo() -> None:
@@ -132,11 +135,19 @@ def test_active_customers_is_the_largest_u_over_the_issue_features(issue: str,
     assert matcher().active_customers(IssueKey(issue), CATALOG.features) == expected
 
 
+def _compute(records: list[LinkedRecord]) -> dict[IssueKey, object]:
+    m = matcher()
+    return dict(compute(records, m, CATALOG, {}, Population(10, 5, 10), ImpactSettings()))
+
+
 def test_issue_with_two_features_counts_a_record_with_both_once() -> None:
-    slices = [Slice("f:checkout|f:search|r:#13", "a:x", responses=1, tickets=1, offered=1)]
-    t = tally(slices, matcher())[IssueKey("acme/shop#13")]
-    assert (t.n, t.s, t.o, t.t, len(t.customers)) == (1, 0, 1, 1, 1)
-    assert t.customers["a:x"].share == 1.0
+    key = "f:checkout|f:search"
+    records = [LinkedRecord("csat", "s:1", "a:x", key, satisfied=False),
+               LinkedRecord("csat", "s:2", "a:x", key, status="offered"),
+               LinkedRecord("ticket", "t:1", "a:x", key, status="ticket")]
+    impact = _compute(records)[IssueKey("acme/shop#13")]
+    assert (impact.responses, impact.offered, impact.tickets,  # type: ignore[attr-defined]
+            impact.customers_observed) == (1, 1, 1, 1)  # type: ignore[attr-defined]
 
 
 ITEMS = ["f:checkout", "f:search", "f:billing", "r:#13", "r:acme/shop#13", "r:SHOP-3",
@@ -152,13 +163,18 @@ ITEMS = ["f:checkout", "f:search", "f:billing", "r:#13", "r:acme/shop#13", "r:SH
     offered=st.integers(0, 3),
     data=st.data(),
 )
-def test_a_slice_never_counts_twice_for_one_issue(parts: list[list[str]], responses: int,
-                                                  tickets: int, offered: int,
-                                                  data: st.DataObject) -> None:
+def test_a_record_never_counts_twice_for_one_issue(parts: list[list[str]], responses: int,
+                                                   tickets: int, offered: int,
+                                                   data: st.DataObject) -> None:
     satisfied = data.draw(st.integers(0, responses))
     key = "|".join("|".join(p) for p in parts)  # duplicated items, as the store may concatenate
-    sl = Slice(key, "a:x", responses=responses, satisfied=satisfied, tickets=tickets,
-               offered=offered)
-    for t in tally([sl], matcher()).values():
-        assert (t.n, t.s, t.o, t.t) == (responses, satisfied, offered, tickets)
-        assert len(t.customers) == 1
+    records = [LinkedRecord("csat", f"s:{i}", "a:x", key, satisfied=i < satisfied)
+               for i in range(responses)]
+    records += [LinkedRecord("csat", f"o:{i}", "a:x", key, status="offered")
+                for i in range(offered)]
+    records += [LinkedRecord("ticket", f"t:{i}", "a:x", key, status="ticket")
+                for i in range(tickets)]
+    for impact in _compute(records).values():
+        assert (impact.responses, impact.satisfied, impact.offered,  # type: ignore[attr-defined]
+                impact.tickets) == (responses, satisfied, offered, tickets)  # type: ignore[attr-defined]
+        assert impact.customers_observed <= 1  # type: ignore[attr-defined]

@@ -113,6 +113,36 @@ def test_ticket_row_maps_every_field_and_finds_refs_in_the_subject(tmp_path: Pat
                updated_at=datetime(2024, 1, 2, 7, tzinfo=UTC))]
 
 
+def test_ticket_description_column_is_read_and_its_references_found(tmp_path: Path) -> None:
+    content = ("id,created_at,subject,description,issue_refs\n"
+               't1,2024-01-01,Checkout down,"Fails at pay,\nsee SHOP-31 and #4",#3\n'
+               "t2,2024-01-01,No body,,\n")
+    batches, _ = run(make_source(tmp_path, content, name="desk", kind="tickets"))
+    assert rejected(batches) == []
+    first, second = [t for b in batches for t in b.tickets]
+    assert first.description == "Fails at pay,\nsee SHOP-31 and #4"
+    assert first.refs == ("#3", "SHOP-31")  # a bare #4 in free text is no reference
+    assert (second.description, second.refs) == ("", ())
+
+
+def test_ticket_description_column_can_be_mapped_or_left_out(tmp_path: Path) -> None:
+    mapped = make_source(tmp_path, "ID,Opened,Body\nt1,2024-01-01,PAY-9 broke\n",
+                         name="desk", kind="tickets",
+                         columns={"id": "ID", "created_at": "Opened", "description": "Body"})
+    [ticket] = [t for b in run(mapped)[0] for t in b.tickets]
+    assert (ticket.description, ticket.refs) == ("PAY-9 broke", ("PAY-9",))
+    absent = make_source(tmp_path, "id,created_at\nt1,2024-01-01\n", path="plain.csv",
+                         name="desk", kind="tickets")
+    assert absent.check() == []
+    assert [t.description for b in run(absent)[0] for t in b.tickets] == [""]
+    jsonl = make_source(tmp_path, json.dumps({"id": "t1", "created_at": "2024-01-01",
+                                              "Text": "see SHOP-5"}) + "\n",
+                        path="t.jsonl", type="jsonl", name="desk", kind="tickets",
+                        columns={"description": "Text"})
+    [row] = [t for b in run(jsonl)[0] for t in b.tickets]
+    assert (row.description, row.refs) == ("see SHOP-5", ("SHOP-5",))
+
+
 def test_customers_kind_reads_name_plan_and_arr(tmp_path: Path) -> None:
     content = ("id,name,plan,arr\nc1,Acme,enterprise,12000.5\nc2,Beta,,\nc3,Gamma,pro,lots\n"
                "c4,Delta,pro,inf\n")

@@ -34,6 +34,26 @@ def test_fetch_lists_open_labelled_issues_without_pull_requests(github_fake: Fak
         ("area/checkout", "open", "100"), ("area/search", "open", "100")]
 
 
+def test_issue_body_reaches_the_issue_and_a_changed_body_changes_it(github_fake: FakeGithub,
+                                                                   tmp_path: Path) -> None:
+    seed_shop(github_fake)
+    body = "Paying with **Apple Pay** on iOS 17 fails.\r\n\r\nSteps: add to cart, pay."
+    github_fake.issue("acme/shop", 1)["body"] = body
+    github_fake.add_issue("acme/shop", 12, labels=("docs",), body="Referenced, not labelled")
+    tracker = make_tracker(github_fake, tmp_path)
+
+    issues = {i.key: i for i in tracker.fetch_issues(["#12"])}
+
+    assert issues["acme/shop#1"].body == body
+    assert issues["acme/shop#2"].body == ""  # GitHub gives null for an empty body
+    assert issues["acme/shop#12"].body == "Referenced, not labelled"
+    github_fake.issue("acme/shop", 1)["body"] = "Fixed for iOS; Android still fails."
+    again = {i.key: i for i in tracker.fetch_issues(["#12"])}
+    assert again["acme/shop#1"].body == "Fixed for iOS; Android still fails."
+    assert again["acme/shop#1"] != issues["acme/shop#1"]
+    assert again["acme/shop#2"] == issues["acme/shop#2"]
+
+
 def test_first_run_writes_label_and_one_comment(github_fake: FakeGithub, tmp_path: Path) -> None:
     seed_shop(github_fake)
     tracker = make_tracker(github_fake, tmp_path)

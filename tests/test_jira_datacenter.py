@@ -47,3 +47,15 @@ def test_cloud_search_pages_with_next_page_token(jira_cloud: FakeJira, tmp_path:
               if r.path.endswith("/search/jql")]
     assert tokens[0] is None and tokens[1]
     assert not any(r.path.endswith("/serverInfo") for r in jira_cloud.requests)
+
+
+def test_datacenter_description_in_wiki_markup_is_taken_as_is(jira_dc: FakeJira,
+                                                              tmp_path: Path) -> None:
+    seed_shop(jira_dc)
+    wiki = "h2. Symptom\n*Apple Pay* fails on iOS, see [status|https://acme.test/status/17]"
+    jira_dc.issues["SHOP-1"].description = wiki
+    issues = {i.key: i for i in make_tracker(jira_dc, tmp_path).fetch_issues(())}
+    assert issues["SHOP-1"].body == wiki and issues["SHOP-2"].body == ""
+    searches = [r for r in jira_dc.requests if r.path.endswith("/search")]
+    assert searches and all("description" in (r.param("fields") or "").split(",")
+                            for r in searches)

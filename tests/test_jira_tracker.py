@@ -139,3 +139,42 @@ def test_config_refuses_labels_with_spaces_and_bad_project_keys(tmp_path: Path) 
                                     "level_labels": {"high": "impact high"}}}, tmp_path)
     text = "\n".join(info.value.problems)
     assert "tracker.projects" in text and "cannot be empty or contain spaces" in text
+
+
+ADF = {"type": "doc", "version": 1, "content": [
+    {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Symptom"}]},
+    {"type": "paragraph", "content": [
+        {"type": "text", "text": "Apple Pay "}, {"type": "text", "text": "fails",
+                                                 "marks": [{"type": "strong"}]},
+        {"type": "text", "text": " on iOS"}, {"type": "hardBreak"},
+        {"type": "text", "text": "since 4.2, says "},
+        {"type": "mention", "attrs": {"id": "5b10ac8d82e05b22cc7d4ef5", "text": "@Ana"}},
+        {"type": "text", "text": " "}, {"type": "emoji", "attrs": {"shortName": ":frown:",
+                                                                  "text": "🙁"}}]},
+    {"type": "bulletList", "content": [
+        {"type": "listItem", "content": [{"type": "paragraph", "content": [
+            {"type": "text", "text": "see "},
+            {"type": "inlineCard", "attrs": {"url": "https://acme.test/status/17"}}]}]},
+        {"type": "listItem", "content": [{"type": "paragraph", "content": [
+            {"type": "text", "text": "checkout only"}]}]}]}]}
+
+
+def test_cloud_description_in_adf_reaches_the_issue_as_plain_text(jira_cloud: FakeJira,
+                                                                  tmp_path: Path) -> None:
+    seed_shop(jira_cloud)
+    jira_cloud.issues["SHOP-1"].description = ADF
+    jira_cloud.add_issue("SHOP-7", labels=("other",), description={
+        "type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+            {"type": "text", "text": "Referenced only"}]}]})
+    tracker = make_tracker(jira_cloud, tmp_path)
+    issues = {i.key: i for i in tracker.fetch_issues(["SHOP-7"])}
+    assert issues["SHOP-1"].body == ("Symptom\nApple Pay fails on iOS\nsince 4.2, says @Ana 🙁\n"
+                                     "see https://acme.test/status/17\ncheckout only")
+    assert issues["SHOP-2"].body == ""  # Jira gives null for an empty description
+    assert issues["SHOP-7"].body == "Referenced only"
+    asked = [[v for k, v in r.query if k == "fields"] or r.body["fields"]
+             for r in jira_cloud.requests if r.path.endswith(("/search/jql", "/bulkfetch"))]
+    assert len(asked) == 2 and all("description" in fields for fields in asked)
+    jira_cloud.issues["SHOP-1"].description = {"type": "doc", "version": 1, "content": []}
+    assert {i.key: i for i in tracker.fetch_issues(())}["SHOP-1"].body == ""
+

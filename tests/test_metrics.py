@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -14,11 +16,8 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from impactlink import observe
-from impactlink.config import load_settings
 from impactlink.metrics import Health, Metrics, StatusServer
-from impactlink.scheduler import Service
 from impactlink.sources.http import HttpSession, Policy
-from test_cli import example_config
 
 
 class Clock:
@@ -86,8 +85,14 @@ def test_unknown_paths_are_404(served: tuple[str, Metrics, Health]) -> None:
 
 
 def test_metrics_count_a_real_cycle(tmp_path: Path, served: tuple[str, Metrics, Health]) -> None:
+    from impactlink.config import load_settings
+    from impactlink.scheduler import Service
+    from test_cli import example_config
+
     base, metrics, _ = served
     service = Service(load_settings(example_config(tmp_path)), metrics=metrics)
+    assert samples(get(base + "/metrics")[2])[
+        ("impactlink_source_errors_total", (("source", "survey-export"),))] == 0
     assert service.cycle() == "ok"
     assert service.cycle() == "ok"
     code, kind, text = get(base + "/metrics")
@@ -101,6 +106,11 @@ def test_metrics_count_a_real_cycle(tmp_path: Path, served: tuple[str, Metrics, 
     assert got[("impactlink_cycle_running", ())] == 0
     assert got[("impactlink_last_success_timestamp_seconds", ())] > 1.7e9
     assert got[("impactlink_build_info", (("version", "0.1.0"),))] == 1
+    assert got[("impactlink_source_errors_total", (("source", "survey-export"),))] == 0
+    assert got[("impactlink_source_last_success_timestamp_seconds",
+                (("source", "survey-export"),))] > 1.7e9
+    by_level = sum(v for (name, _), v in got.items() if name == "impactlink_issues")
+    assert by_level == got[("impactlink_issues_matched", ())]
 
 
 def test_writes_are_counted_per_tracker_and_target() -> None:
@@ -142,7 +152,74 @@ def test_source_requests_and_rate_limit_waits_are_counted() -> None:
 def test_two_services_do_not_share_counters() -> None:
     first, second = Metrics(), Metrics()
     first.cycles.labels("ok").inc()
-    assert second.registry.get_sample_value("impactlink_cycles_total", {"status": "ok"}) is None
+    assert first.registry.get_sample_value("impactlink_cycles_total", {"status": "ok"}) == 1
+    assert second.registry.get_sample_value("impactlink_cycles_total", {"status": "ok"}) == 0
+
+
+def cycle_result(sources: dict[str, str | None], levels: list[str],
+                 failed: int = 0) -> SimpleNamespace:
+    """A stand-in for pipeline.CycleResult with what observe_cycle reads."""
+    return SimpleNamespace(
+        sources={n: SimpleNamespace(ingested=5, quarantined=1, error=e)
+                 for n, e in sources.items()},
+        matched=len(levels),
+        impacts={f"acme/shop#{i}": {"level": lv} for i, lv in enumerate(levels)},
+        writes=SimpleNamespace(failed=[f"acme/shop#{i}" for i in range(failed)]))
+
+
+def test_failure_counters_are_zero_for_every_known_source_tracker_and_status() -> None:
+    metrics = Metrics()
+    metrics.prepare(["survey", "desk"], "github")
+    got = samples(generate_latest(metrics.registry).decode())
+    for source in ("survey", "desk"):
+        for name in ("impactlink_source_errors_total", "impactlink_records_ingested_total",
+                     "impactlink_records_quarantined_total",
+                     "impactlink_source_last_success_timestamp_seconds"):
+            assert got[(name, (("source", source),))] == 0, (name, source)
+    assert got[("impactlink_write_failures_total", (("tracker", "github"),))] == 0
+    for status in ("ok", "partial", "stopped", "failed", "skipped"):
+        assert got[("impactlink_cycles_total", (("status", status),))] == 0
+    for level in ("critical", "high", "medium", "low", "none"):
+        assert got[("impactlink_issues", (("level", level),))] == 0
+
+
+def test_a_source_that_fails_keeps_its_last_success_time() -> None:
+    metrics = Metrics()
+    metrics.prepare(["survey", "desk"], "github")
+    value = metrics.registry.get_sample_value
+    before = time.time()
+    metrics.observe_cycle(cycle_result({"survey": None, "desk": None}, []), "ok", 1.0, "github")  # type: ignore[arg-type]
+    first = value("impactlink_source_last_success_timestamp_seconds", {"source": "desk"})
+    assert first is not None and first >= before
+    metrics.observe_cycle(cycle_result({"survey": None, "desk": "HTTP 401"}, []), "partial", 1.0,  # type: ignore[arg-type]
+                          "github")
+    assert value("impactlink_source_last_success_timestamp_seconds", {"source": "desk"}) == first
+    assert value("impactlink_source_errors_total", {"source": "desk"}) == 1
+    assert value("impactlink_source_errors_total", {"source": "survey"}) == 0
+
+
+def test_issues_are_counted_by_level_after_each_cycle() -> None:
+    metrics = Metrics()
+    value = metrics.registry.get_sample_value
+    metrics.observe_cycle(cycle_result({}, ["critical", "high", "high", "low"], failed=2),  # type: ignore[arg-type]
+                          "partial", 1.0, "jira")
+    assert [value("impactlink_issues", {"level": lv}) for lv in
+            ("critical", "high", "medium", "low", "none")] == [1, 2, 0, 1, 0]
+    assert value("impactlink_write_failures_total", {"tracker": "jira"}) == 2
+    metrics.observe_cycle(cycle_result({}, ["medium"]), "ok", 1.0, "jira")  # type: ignore[arg-type]
+    assert [value("impactlink_issues", {"level": lv}) for lv in
+            ("critical", "high", "medium", "low", "none")] == [0, 0, 1, 0, 0]
+    metrics.observe_cycle(cycle_result({}, []), "stopped", 1.0, "jira")  # type: ignore[arg-type]
+    assert value("impactlink_issues", {"level": "medium"}) == 1, "a stopped cycle keeps them"
+
+
+def test_process_metrics_are_served(served: tuple[str, Metrics, Health]) -> None:
+    _, _, text = get(served[0] + "/metrics")
+    got = samples(text)
+    assert got[("process_cpu_seconds_total", ())] >= 0
+    assert got[("process_resident_memory_bytes", ())] > 0
+    assert ("python_info", ()) not in got  # python_info carries labels
+    assert any(name == "python_info" for name, _ in got)
 
 
 def test_tracker_requests_and_rate_limit_waits_are_counted() -> None:

@@ -226,10 +226,17 @@ def test_zendesk_run_matches_hand_computation(respx_mock: respx.MockRouter, tmp_
     assert quarantine == [f"{zendesk.JIRA_LINKS} id=1234"]
     assert_figures(impacts, {
         #                n  s  d  csat  low   high  t  o  O  aff lo hi method    ARR
+        # Model v2: ticket 35436 names SHOP-12 and so links to it alone (not to SHOP-15).
+        # Ticket 35437 is linked by feature; its text matches SHOP-12 ("Card payments
+        # declined": card, declin) and not SHOP-15 ("Checkout slow"). m = 2, avgdl 2.5,
+        # idf ln 2, dl 3: each word 0.6931 · 2.2 / (1 + 1.2 · 1.15) = 0.6407, s = 1.2814,
+        # a = e^s / (e^s + 1) = 0.7827 for SHOP-12 and 0.2173 for SHOP-15.
+        # SHOP-12: Σ share = 1 + 0.7827 → reach 3 · 1.7827 / 2 = 2.67, score 1.3 ≥ 2 % · 5.
         "SHOP-12": figures(2, 1, 1, 50.0, 9.5, 90.5, 2, 1, 2, 3, 2, 3, "survey", 30000.0,
-                           0.5, 2.25, 1.1, "high"),
-        "SHOP-15": figures(2, 1, 1, 50.0, 9.5, 90.5, 2, 1, 2, 3, 2, 3, "survey", 30000.0,
-                           0.5, 1.5, 0.8, "high"),
+                           0.5, 2.67, 1.3, "critical"),
+        # SHOP-15: only 35437's customer, share 0.2173: affected 1 · 0.2173 → 0.
+        "SHOP-15": figures(1, 1, 0, 100.0, 20.7, 100.0, 1, 1, 1, 0, 0, 0, "survey", 0.0,
+                           0.4545, 0.22, 0.1, "low"),
         "SHOP-20": figures(1, 0, 1, 0.0, 0.0, 79.3, 1, 0, 1, 1, 1, 1, "observed", 120000.0,
                            0.5455, 1.0, 0.5, "medium"),
     })
@@ -568,12 +575,17 @@ def test_freshdesk_run_matches_hand_computation(respx_mock: respx.MockRouter, tm
 # critical ≥ 6, high ≥ 1.5, medium ≥ 0.3 (met exactly by 0.3).
 #
 # SHOP-12: D3 D4 → n 2, s 1, d 1; csat 50.0 (9.5–90.5); tickets 0; o 0; O {acct-1} 1;
-#   observed 1; ARR 24000; pain (1 + 6)/12 = 0.5833; share acct-1 1/2 → reach 0.5·1/1 =
-#   0.5; score 0.29 → 0.3: medium. Trend: previous D7 0 of 1 → previous csat 0.0, no delta.
+#   observed 1; pain (1 + 6)/12 = 0.5833. Model v2, text attribution: D3's candidates are
+#   SHOP-12 and SHOP-14 (m = 2); its text shares "checkout" with SHOP-14's title alone:
+#   idf ln 2, tf 1, dl 3 = avgdl → s = 0.6931, e^s = 2 → a = 2/3 for SHOP-14, 1/3 here.
+#   share acct-1 1/3 → affected 1 · 1/3 → 0; ARR at risk 24000/3 = 8000 (linked 24000);
+#   reach 0.33; score 0.19 → 0.2: low. Trend: previous D7 0 of 1 → previous csat 0.0.
 # SHOP-14: D3 D4 D5 → n 3, s 1, d 2; csat 33.3 (6.1–79.2); O {acct-1, acct-3} 2;
-#   usage U 50: max(2, 2/3·50 = 33.3) → 33, range 0.2077·50 = 10.38 → 10 … 0.9385·50 = 46.93
-#   → 47; ARR 24000 + 6000 = 30000; pain (2 + 6)/13 = 0.6154; share acct-1 max(1/2, 1) = 1,
-#   acct-3 1 → reach 2·33/2 = 33; score 20.31 → 20.3: critical. Previous D7 as for SHOP-12.
+#   linked: usage U 50: max(2, 2/3·50 = 33.3) → 33, range 0.2077·50 = 10.38 → 10 …
+#   0.9385·50 = 46.93 → 47; pain (2 + 6)/13 = 0.6154; share acct-1 2/3 (D3), acct-3 1 (D5
+#   has SHOP-14 as its only candidate) → Σ 5/3; affected 33 · (5/3)/2 = 27.5 → 28, range
+#   10 · 5/6 → 8 … 47 · 5/6 → 39; ARR 24000 · 2/3 + 6000 = 22000; reach 27.5; score 16.92
+#   → 16.9: critical. Previous D7 as for SHOP-12.
 #   Segments (plan): pro n 2 (D3, D5), s 0, O 2; starter n 1 (D4), s 1, csat 100.0, O 0.
 # SHOP-20: S-1, D6 → n 1, s 0; csat 0.0 (0.0–79.3); tickets 1; o 0; O {acct-2} 1; observed
 #   1; ARR 0 (acct-2's unknown); pain 7/11 = 0.6364; reach 1; score 0.6: medium.
@@ -660,10 +672,10 @@ def test_delighted_run_matches_hand_computation(respx_mock: respx.MockRouter, tm
     assert quarantine == [f"{delighted.RESPONSES} id=8"]
     assert_figures(impacts, {
         #                n  s  d  csat  low   high  t  o  O  aff lo  hi method    ARR
-        "SHOP-12": figures(2, 1, 1, 50.0, 9.5, 90.5, 0, 0, 1, 1, 1, 1, "observed", 24000.0,
-                           0.5833, 0.5, 0.3, "medium"),
-        "SHOP-14": figures(3, 1, 2, 33.3, 6.1, 79.2, 0, 0, 2, 33, 10, 47, "usage", 30000.0,
-                           0.6154, 33.0, 20.3, "critical"),
+        "SHOP-12": figures(2, 1, 1, 50.0, 9.5, 90.5, 0, 0, 1, 0, 0, 0, "observed", 8000.0,
+                           0.5833, 0.33, 0.2, "low"),
+        "SHOP-14": figures(3, 1, 2, 33.3, 6.1, 79.2, 0, 0, 2, 28, 8, 39, "usage", 22000.0,
+                           0.6154, 27.5, 16.9, "critical"),
         "SHOP-20": figures(1, 0, 1, 0.0, 0.0, 79.3, 1, 0, 1, 1, 1, 1, "observed", 0.0,
                            0.6364, 1.0, 0.6, "medium"),
     })

@@ -154,3 +154,14 @@ def test_start_cursor_reads_from_the_date() -> None:
     src = source(vendor)
     list(src.batches(src.start_cursor(datetime(2024, 4, 19, tzinfo=UTC))))
     assert vendor.calls(RESPONSES)[0].url.params["updated_since"] == "1713484800"
+
+
+def test_comment_reaches_the_response_and_its_references_become_refs() -> None:
+    vendor = delighted_api()
+    derived = response("8", 2, 50, comment="Checkout still fails, see SHOP-31 (#4)")
+    vendor.on("GET", RESPONSES, httpx.Response(200, json=[derived]))
+    [found] = [r for b in run(vendor) for r in b.responses]
+    assert found.comment == "Checkout still fails, see SHOP-31 (#4)"
+    assert found.refs == ("SHOP-31",)
+    doc = {r.external_id: r for b in run(delighted_api()) for r in b.responses}["2"]
+    assert (doc.comment, doc.refs) == ("", ())  # the example's comment is null

@@ -71,8 +71,13 @@ def valid(stamp: str) -> bool:
 
 
 def tickets(request: httpx.Request) -> httpx.Response:
+    """A list carries the description fields only when include=description asks for them."""
     deleted = request.url.params.get("filter") == "deleted"
-    return paged(DELETED if deleted else TICKETS_SERVED)(request)
+    served = DELETED if deleted else TICKETS_SERVED
+    if "description" not in request.url.params.get("include", "").split(","):
+        served = [{k: v for k, v in t.items() if not k.startswith("description")}
+                  for t in served]
+    return paged(served)(request)
 
 
 def company(request: httpx.Request) -> httpx.Response:
@@ -218,3 +223,23 @@ def test_a_deleted_company_leaves_the_ticket_without_an_account() -> None:
     vendor.on("GET", "/api/v2/companies/1", httpx.Response(404, json={}))
     tickets_ = {t.external_id: t for b in run(vendor) for t in b.tickets}
     assert tickets_["20"].customer_id is None
+
+
+def test_description_text_reaches_the_ticket() -> None:
+    vendor = freshdesk_api()
+    tickets_ = {t.external_id: t for b in run(vendor) for t in b.tickets}
+    assert tickets_["20"].subject == "Checkout page times out"
+    assert tickets_["20"].description == "Details about the issue..."
+    plain = [r.url.params for r in vendor.calls(TICKETS) if "filter" not in r.url.params]
+    assert {p["include"] for p in plain} == {"description"}
+
+
+def test_references_in_the_description_and_the_feedback_become_refs() -> None:
+    vendor = freshdesk_api()
+    vendor.on("GET", TICKETS, paged([ticket(60, description_text="Same as SHOP-31")]))
+    feedback = {**fixture("freshdesk_satisfaction_ratings_list.json")[0],
+                "feedback": "Still failing, https://jira.acme.test/browse/SHOP-32"}
+    vendor.on("GET", RATINGS, paged([feedback]))
+    batches = run(vendor)
+    assert [t.refs for b in batches for t in b.tickets] == [("SHOP-31",)]
+    assert [r.refs for b in batches for r in b.responses] == [("SHOP-32",)]

@@ -188,3 +188,36 @@ def test_start_cursor_reads_from_the_date() -> None:
     src = source(vendor)
     list(src.batches(src.start_cursor(datetime(2024, 12, 18, tzinfo=UTC))))
     assert json.loads(vendor.requests[0].content)["query"]["value"] == 1734480000
+
+
+def test_source_body_reaches_the_ticket_as_plain_text() -> None:
+    tickets = {t.external_id: t for b in run(intercom()) for t in b.tickets}
+    doc = tickets["515"]  # the search example: body "<p>this is the message body</p>"
+    assert (doc.subject, doc.description) == ("", "this is the message body")
+    assert tickets["516"].subject == "Payment failed"
+
+
+def test_html_body_loses_tags_and_entities_and_keeps_its_lines_and_references() -> None:
+    body = ("<p>Checkout&nbsp;fails on <b>iOS</b>&hellip;</p><p>Steps:<br>1. add to cart"
+            "<br/>2. pay &amp; wait</p><ul><li>see SHOP-31</li><li>&lt;none&gt;</li></ul>"
+            "<style>p { color: red }</style>")
+    raw = conversation("530", T0 + 20)
+    raw["source"] = {**raw["source"], "subject": "Payment page", "body": body}
+    vendor = intercom()
+    vendor.on("POST", SEARCH, lambda request: httpx.Response(200, json={
+        **fixture("intercom_conversations_search.json"), "conversations": [raw]}))
+    [ticket] = [t for b in run(vendor) for t in b.tickets]
+    assert ticket.subject == "Payment page"
+    assert ticket.description == ("Checkout fails on iOS\u2026\nSteps:\n1. add to cart\n"
+                                  "2. pay & wait\nsee SHOP-31\n<none>")
+    assert ticket.refs == ("SHOP-31",)
+
+
+def test_a_reference_in_the_rating_remark_becomes_a_ref() -> None:
+    raw = rated("531", 1, "Broken again: https://github.com/acme/shop/issues/8")
+    vendor = intercom()
+    vendor.on("POST", SEARCH, lambda request: httpx.Response(200, json={
+        **fixture("intercom_conversations_search.json"), "conversations": [raw]}))
+    [response] = [r for b in run(vendor) for r in b.responses]
+    assert response.comment == "Broken again: https://github.com/acme/shop/issues/8"
+    assert response.refs == ("acme/shop#8",)

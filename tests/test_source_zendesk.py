@@ -265,3 +265,35 @@ def test_ratings_lookback_does_not_drift_backwards_without_new_ratings() -> None
     run(vendor, cursor=second)
     starts = [r.url.params["start_time"] for r in vendor.calls(RATINGS)[-2:]]
     assert starts[0] == starts[1]
+
+
+def test_description_reaches_the_ticket_and_the_doc_comment_the_rating() -> None:
+    batches = run(zendesk())
+    tickets = {t.external_id: t for b in batches for t in b.tickets}
+    assert tickets["35436"].description == "The fire is very colorful."  # the doc's own
+    assert tickets["35436"].subject == "Help, my printer is on fire!"
+    responses = {r.external_id: r for b in batches for r in b.responses}
+    assert responses["35436"].comment == "Awesome support!"
+
+
+def test_a_reference_written_only_in_the_description_becomes_a_ref() -> None:
+    ticket = fixture("zendesk_incremental_tickets_cursor.json")["tickets"][0]
+    body = ("Since Monday checkout fails, as in https://github.com/Acme/Shop/issues/31.\n"
+            "Looks like PAY-4 too (and maybe #9).")
+    derived = {**ticket, "id": 35450, "description": body, "custom_fields": []}
+    vendor = zendesk()
+    vendor.on("GET", EXPORT, httpx.Response(200, json={
+        "tickets": [derived], "organizations": [organization(509974)],
+        "after_cursor": LAST_CURSOR, "end_of_stream": True}))
+    [found] = [t for b in run(vendor) for t in b.tickets]
+    assert found.description == body
+    assert found.refs == ("PAY-4", "acme/shop#31")  # a bare #9 in free text is no reference
+
+
+def test_a_reference_in_a_rating_comment_becomes_a_ref() -> None:
+    rating = {**fixture("zendesk_satisfaction_ratings_list.json")["satisfaction_ratings"][0],
+              "score": "bad", "comment": "Still broken, see SHOP-31"}
+    vendor = zendesk()
+    vendor.on("GET", RATINGS, httpx.Response(200, json={"satisfaction_ratings": [rating]}))
+    [response] = [r for b in run(vendor) for r in b.responses if r.external_id == "35436"]
+    assert response.comment == "Still broken, see SHOP-31" and response.refs == ("SHOP-31",)

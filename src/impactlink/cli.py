@@ -48,6 +48,7 @@ class Format(StrEnum):
     csv = "csv"
     json = "json"
     markdown = "markdown"
+    html = "html"
 
 
 def parse_time(value: str | None) -> datetime:
@@ -232,6 +233,11 @@ def _report_text(pipeline: Pipeline, format: Format, as_of: str | None) -> str:
         return to_csv(rows)
     if format is Format.markdown:
         return to_markdown(rows)
+    if format is Format.html:
+        from impactlink.report_html import html_report
+
+        return html_report(pipeline.engine, pipeline.settings, rows,
+                           parse_time(as_of) if as_of else None)
     return json.dumps(table_rows(rows))
 
 

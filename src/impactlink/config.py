@@ -80,6 +80,9 @@ class ImpactConfig(Section):
     prior_strength: float = Field(10.0, ge=0)
     min_responses: int = Field(5, ge=1)
     feature_attribution: Literal["shared", "full"] = "shared"
+    text_attribution: bool = True
+    text_weight: float = Field(1.0, ge=0, le=50)
+    text_candidates: int = Field(5, ge=1, le=100)
     weight_by: Literal["none", "arr"] = "none"
     segment_weights: dict[str, float] = Field(default_factory=dict)
     level_shares: LevelShares = Field(default_factory=LevelShares)

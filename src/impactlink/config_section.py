@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 Scale = Literal["1-5", "1-7", "1-10", "0-10", "good/bad", "thumbs"]
+
+# Query parameters that carry a credential (sslkey, passfile and the like name files).
+_CREDENTIAL_PARAM = re.compile(
+    r"(?i)pass(?:word)?$|passwd$|^pwd$|token|secret|signature$|^sig$|credential|"
+    r"^auth$|^authorization$|(?:^|[_-])(?:api|access|private)?[_-]?key$|^apikey$")
 
 # Keys that would hold a secret literally; each has an _env / _file form instead.
 _LITERAL_SECRETS = {"token", "password", "api_key", "api_token", "private_key", "secret",
@@ -30,3 +37,20 @@ class Section(BaseModel):
                         f"'{key}_file = \"/run/secrets/...\"' instead"
                     )
         return data
+
+
+def refuse_credentials(url: str, *, fix: str, user_allowed: bool = False) -> str:
+    """Return url, or refuse one carrying a password, a token or a key, without echoing it."""
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+        user = parts.username
+    except ValueError:  # an unparseable port or address: the URL's own check says so later
+        return url
+    if has_password or (user and not user_allowed):
+        raise ValueError(f"the URL carries a credential in its user part: remove it "
+                         f"and {fix}")
+    if any(_CREDENTIAL_PARAM.search(name) for name, _ in parse_qsl(parts.query,
+                                                                   keep_blank_values=True)):
+        raise ValueError(f"the URL carries a credential in its query: remove it and {fix}")
+    return url

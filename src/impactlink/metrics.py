@@ -9,14 +9,23 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    make_wsgi_app,
+)
 
 from impactlink import __version__
 from impactlink.observe import HttpEvent
@@ -29,6 +38,9 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], float]
 _DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))
+STATUSES = ("ok", "partial", "stopped", "failed", "skipped")
+"""How a cycle can end (the ``status`` label of impactlink_cycles_total)."""
+LEVEL_VALUES = ("critical", "high", "medium", "low", "none")
 
 
 class Metrics:
@@ -36,6 +48,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
+        # process_* (CPU, memory, open files) and python_info, as every exporter serves them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         Info("impactlink_build", "The running version.", registry=r).info(
             {"version": __version__})
         self.cycles = Counter("impactlink_cycles", "Cycles by how they ended: ok, partial, "
@@ -71,20 +86,56 @@ class Metrics:
         self.last_success = Gauge("impactlink_last_success_timestamp_seconds",
                                   "When the last cycle that ran to its end (ok or partial) "
                                   "finished, in Unix time.", registry=r)
+        self.source_success = Gauge("impactlink_source_last_success_timestamp_seconds",
+                                    "When the source last ran without error, in Unix time "
+                                    "(0: not yet in this process).", ["source"], registry=r)
+        self.levels = Gauge("impactlink_issues", "Issues with customer impact after the last "
+                            "cycle, by level.", ["level"], registry=r)
+        for status in STATUSES:
+            self.cycles.labels(status)
+        for level in LEVEL_VALUES:
+            self.levels.labels(level)
+
+    def prepare(self, sources: Iterable[str], tracker: str) -> None:
+        """Create every series of the configured sources and tracker at 0.
+
+        NOTE: a labelled series is absent until first touched, and rate() or increase() over
+        an absent series is empty rather than 0, so alerts on the first failure never fire
+        (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
+        """
+        for name in sources:
+            for counter in (self.ingested, self.quarantined, self.source_errors):
+                counter.labels(name)
+            self.source_success.labels(name)
+        self.write_failures.labels(tracker)
 
     def observe_cycle(self, result: CycleResult, status: str, seconds: float,
                       tracker: str) -> None:
         """Count one cycle that ran, with what it did."""
         self.cycles.labels(status).inc()
         self.duration.observe(seconds)
+        finished = time.time()
         for name, source in result.sources.items():
             self.ingested.labels(name).inc(source.ingested)
             self.quarantined.labels(name).inc(source.quarantined)
             if source.error:
                 self.source_errors.labels(name).inc()
-        self.matched.set(result.matched)
+            else:
+                self.source_success.labels(name).set(finished)
+        if status != "stopped":  # a stopped cycle may end before it computed anything
+            self.matched.set(result.matched)
+            self.count_levels(result.impacts)
         if result.writes.failed:
             self.write_failures.labels(tracker).inc(len(result.writes.failed))
+
+    def count_levels(self, impacts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Set the issues-by-level gauge from a cycle's figures."""
+        counts = dict.fromkeys(LEVEL_VALUES, 0)
+        for figures in impacts.values():
+            level = str(figures.get("level", "none"))
+            counts[level] = counts.get(level, 0) + 1
+        for level, n in counts.items():
+            self.levels.labels(level).set(n)
 
     def write_counter(self, tracker: str) -> Callable[[str, Write], None]:
         """Return the on_write hook that counts landed writes per target."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from impactlink.config import Settings
 from impactlink.core.impact import ImpactSettings, impacts_from_counts
-from impactlink.core.matching import Catalog, Link, Matcher, link_key
+from impactlink.core.matching import Catalog, Matcher, link_key
 from impactlink.core.models import Impact, IssueKey
 from impactlink.core.render import redact
 from impactlink.core.report import impact_to_dict
@@ -51,6 +51,9 @@ class CycleResult:
     issues: int = 0
     matched: int = 0
     links: int = 0
+    """Evidence records attributed by the last compute."""
+    scored: int = 0
+    """Of those, the records whose text was scored (the others reused stored matches)."""
     impacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     previous: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: WriteSummary = field(default_factory=WriteSummary)
@@ -77,6 +80,7 @@ class CycleResult:
             "as_of": self.as_of.isoformat(), "dry_run": self.dry_run,
             "sources": {n: vars(r) for n, r in self.sources.items()},
             "issues": self.issues, "issues_matched": self.matched, "links": self.links,
+            "text_scored": self.scored,
             "changes": len(self.changed()), "writes": self.writes.written,
             "writes_planned": len(self.writes.planned), "writes_failed": len(self.writes.failed),
             "writes_stopped": self.writes.stopped, "steps": self.steps, "errors": self.errors,
@@ -93,7 +97,9 @@ def _headline(figures: dict[str, Any] | None) -> tuple[Any, ...] | None:
         return None
     return tuple(figures.get(k) for k in ("score", "level", "csat", "csat_low", "csat_high",
                                           "affected", "affected_low", "affected_high",
-                                          "arr_at_risk", "responses", "tickets"))
+                                          "arr_at_risk", "responses", "tickets",
+                                          "named_customers", "attributed_customers",
+                                          "linked_affected"))
 
 
 def impact_settings(settings: Settings) -> ImpactSettings:
@@ -102,7 +108,9 @@ def impact_settings(settings: Settings) -> ImpactSettings:
     return ImpactSettings(
         window_days=cfg.window_days, prior_strength=cfg.prior_strength,
         min_responses=cfg.min_responses, feature_attribution=cfg.feature_attribution,
-        weight_by=cfg.weight_by, segment_weights=dict(cfg.segment_weights),
+        text_attribution=cfg.text_attribution, text_weight=cfg.text_weight,
+        text_candidates=cfg.text_candidates, weight_by=cfg.weight_by,
+        segment_weights=dict(cfg.segment_weights),
         level_shares=cfg.level_shares.model_dump(), customer_base=cfg.customer_base)
 
 
@@ -182,6 +190,9 @@ class Pipeline:
             with step(result, "relink") as counts:
                 counts["records"] = records.relink(self.engine, self.keyer,
                                                    self.catalog.fingerprint)
+                counts["retokenized"] = records.retokenize(self.engine)
+                if counts["retokenized"]:
+                    state.retokenize_issues(self.engine)
             self._checkpoint()
             with step(result, "ingest") as counts:
                 self.ingest(result, source_factory)
@@ -251,9 +262,10 @@ class Pipeline:
                           {i.key: self.catalog.features_for_issue(i) for i in issues})
         result.issues = len(issues)
 
-    def matcher(self, issues: list[Any]) -> Matcher:
+    def matcher(self, issues: list[Any], texts: Mapping[IssueKey, Sequence[str]] | None = None
+                ) -> Matcher:
         return Matcher(issues, self.catalog, default_repo=default_repo(self.settings),
-                       attribution=self.settings.impact.feature_attribution)
+                       attribution=self.settings.impact.feature_attribution, texts=texts)
 
     def compute(self, result: CycleResult, *, save: bool = True) -> dict[IssueKey, Impact]:
         """Match stored records to issues and compute every figure as of the run's time.
@@ -267,21 +279,19 @@ class Pipeline:
                                          self.settings.impact.window_days)
             if self.reused:
                 result.impacts = dict(result.previous)
-                result.links = reuse.stored_links(conn)
-        links: list[tuple[str, Link]] = []
+                result.links = reuse.stored_evidence(conn)
         if self.reused:
             impacts = {IssueKey(k): impact_from_dict(v) for k, v in result.impacts.items()}
         else:
-            impacts, links = compute_impacts(self, result.as_of)
+            impacts, done = compute_impacts(self, result.as_of, save=save)
             result.impacts = {k: impact_to_dict(v) for k, v in impacts.items()}
-            result.links = len(links)
+            result.links = done.evidence
+            result.scored = done.matched
         result.matched = len(impacts)
         if save:
             reuse.forget(self.engine)  # a crash before remember() leaves nothing to reuse
-            if not self.reused:
-                state.save_links(self.engine, links)
             state.save_impacts(self.engine, result.as_of, result.impacts)
-            reuse.remember(self.engine, inputs, result.as_of)
+            reuse.remember(self.engine, inputs, result.as_of, result.links)
         return impacts
 
     def compute_inputs(self) -> dict[str, Any]:
@@ -320,33 +330,43 @@ class Pipeline:
         if not getattr(self.settings.tracker, "quotes", False) or not self.settings.impact.quotes:
             return ()
         window = aggregate.Window(result.as_of, self.settings.impact.window_days)
+        figures = result.impacts.get(issue, {})
+        strongest = [m["record"] for m in figures.get("explanation", {}).get("matches", [])]
         with self.engine.connect() as conn:
-            texts = state.representative_comments(conn, issue, window.start, window.end,
-                                                  self.settings.impact.quotes)
+            matcher = self.matcher(state.load_issues(conn))
+            keys = state.linking_keys(conn, matcher, issue)
+            texts = state.representative_comments(conn, keys, window.start, window.end,
+                                                  self.settings.impact.quotes, strongest)
         return tuple(redact(t) for t in texts)
 
 
-def compute_impacts(pipeline: Pipeline, as_of: datetime) -> tuple[dict[IssueKey, Impact],
-                                                                 list[tuple[str, Link]]]:
-    """Return every issue's impact as of a time, and the links that made it."""
+def compute_impacts(pipeline: Pipeline, as_of: datetime, *, save: bool = False
+                    ) -> tuple[dict[IssueKey, Impact], counts.Counted]:
+    """Return every issue's impact as of a time, and what the compute did.
+
+    ``save`` keeps the text matches scored on the way (a report recomputes without it).
+    """
     window = aggregate.Window(as_of, pipeline.settings.impact.window_days)
     multipliers = {s.name: s.complaint_multiplier for s in pipeline.settings.sources}
     settings = impact_settings(pipeline.settings)
     with pipeline.engine.begin() as conn:
-        matcher = pipeline.matcher(state.load_issues(conn))
+        matcher = pipeline.matcher(state.load_issues(conn), state.issue_terms(conn))
         population = aggregate.population(conn, window)
-        issue_counts, links = counts.issue_counts(conn, window, matcher, settings,
-                                                  mean_arr=population.mean_arr,
-                                                  multipliers=multipliers)
-    impacts = impacts_from_counts(issue_counts, matcher, pipeline.catalog, population, settings)
-    return impacts, links
+        done = counts.issue_counts(conn, window, matcher, settings,
+                                   customers=aggregate.customer_info(conn),
+                                   mean_arr=population.mean_arr, multipliers=multipliers,
+                                   save=save)
+    impacts = impacts_from_counts(done.counts, matcher, pipeline.catalog, population, settings)
+    return impacts, done
 
 
 def impact_from_dict(figures: dict[str, Any]) -> Impact:
     """Rebuild an Impact from its report dict (as stored)."""
-    from impactlink.core.models import SegmentFigures, Trend
+    from impactlink.core.models import SegmentFigures, SuggestedLink, Trend
 
     data = dict(figures)
+    data["suggested_links"] = tuple(SuggestedLink(**{**x, "words": tuple(x["words"])})
+                                    for x in data.get("suggested_links", ()))
     data["features"] = tuple(data["features"])
     data["references"] = tuple(data["references"])
     data["segments"] = tuple(SegmentFigures(**s) for s in data["segments"])

@@ -97,6 +97,7 @@ class Service:
         self.settings = settings
         self.engine = engine or open_engine(settings.store.url, settings.base_dir)
         self.metrics = metrics or Metrics()
+        self.metrics.prepare([s.name for s in settings.sources], settings.tracker.type)
         self.health = Health(healthy_within(settings.schedule))
         self.stop = threading.Event()
         self.idle = threading.Event()

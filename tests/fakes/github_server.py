@@ -142,9 +142,15 @@ class Project:
 class FakeGithub:
     """GitHub's state (repos, issues, labels, comments, projects, tokens) and its answers."""
 
-    def __init__(self, *, prefix: str = "", token: str = "ghp_test") -> None:
+    def __init__(self, *, prefix: str = "", token: str = "ghp_test",
+                 login: str = "impactlink-bot", app_slug: str = "impactlink-app") -> None:
         self.prefix = prefix
         self.tokens: dict[str, float] = {token: float("inf")}
+        self.users: dict[str, str] = {token: login}
+        """Token -> the login it acts as (installation tokens act as ``<app-slug>[bot]``)."""
+        self.app_slug = app_slug
+        self.token_apps: dict[str, int] = {}
+        """Installation token -> the id of the App it was issued to."""
         self.repos: dict[str, Repo] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.projects: list[Project] = []
@@ -180,13 +186,14 @@ class FakeGithub:
         return label
 
     def add_issue(self, full_name: str, number: int, *, labels: tuple[str, ...] = (),
-                  state: str = "open", pull: bool = False, title: str = "") -> dict[str, Any]:
+                  state: str = "open", pull: bool = False, title: str = "",
+                  body: str | None = None) -> dict[str, Any]:
         repo = self.repos[full_name.lower()]
         for name in labels:
             if name.lower() not in repo.labels:
                 self.add_label(full_name, name)
         issue = {"id": next(self._ids), "node_id": f"I_{full_name}#{number}", "number": number,
-                 "title": title or f"Issue {number}", "state": state,
+                 "title": title or f"Issue {number}", "body": body, "state": state,
                  "labels": [repo.labels[n.lower()] for n in labels], "comments": [],
                  "html_url": f"https://github.com/{full_name}/issues/{number}"}
         if pull:
@@ -218,6 +225,21 @@ class FakeGithub:
 
     def comments_of(self, full_name: str, number: int) -> list[dict[str, Any]]:
         return [self.comments[c] for c in self.issue(full_name, number)["comments"]]
+
+    def add_comment(self, full_name: str, number: int, body: str, *,
+                    login: str = "mallory", app_id: int | None = None) -> dict[str, Any]:
+        """Post a comment as someone (an outsider by default), as GitHub would store it."""
+        repo = self.repos[full_name.lower()]
+        cid = next(self._ids)
+        app = (None if app_id is None else
+               {"id": app_id, "slug": self.app_slug, "name": self.app_slug})
+        self.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": body,
+                              "user": {"login": login,
+                                       "type": "Bot" if login.endswith("[bot]") else "User"},
+                              "performed_via_github_app": app,
+                              "issue_url": f"/repos/{repo.full_name}/issues/{number}"}
+        repo.issues[number]["comments"].append(cid)
+        return self.comments[cid]
 
     def inject(self, method: str, path: str, status: int, body: Any = None, *,
                headers: dict[str, str] | None = None, times: int = 1, after: bool = False) -> None:
@@ -350,6 +372,7 @@ class FakeGithub:
         repo = r"/repos/([^/]+/[^/]+)"
         return [
             (("GET", r"/rate_limit"), lambda r: (200, {"resources": {}, "rate": {}})),
+            (("GET", r"/user"), self._get_user),
             (("GET", repo), self._get_repo),
             (("GET", repo + r"/issues"), self._list_issues),
             (("GET", repo + r"/issues/(\d+)"), self._get_issue),
@@ -443,16 +466,26 @@ class FakeGithub:
             return 404, {"message": "Not Found"}
         return self._page(r, [self.comments[c] for c in repo.issues[int(number)]["comments"]])
 
+    def _token(self, r: Recorded) -> str:
+        return r.headers.get("authorization", "").partition(" ")[2]
+
+    def _get_user(self, r: Recorded) -> tuple[int, Any]:
+        token = self._token(r)
+        if token in self.token_apps:  # NOTE: GitHub refuses /user to installation tokens
+            return 403, {"message": "Resource not accessible by integration"}
+        login = self.users.get(token, "impactlink-bot")
+        return 200, {"login": login, "id": 1, "type": "User"}
+
     def _create_comment(self, r: Recorded, name: str, number: str) -> tuple[int, Any]:
         repo = self._repo(name)
         if repo is None or int(number) not in repo.issues:
             return 404, {"message": "Not Found"}
-        cid = next(self._ids)
-        self.comments[cid] = {"id": cid, "node_id": f"IC_{cid}", "body": r.body["body"],
-                              "user": {"login": "impactlink[bot]"},
-                              "issue_url": f"/repos/{repo.full_name}/issues/{number}"}
-        repo.issues[int(number)]["comments"].append(cid)
-        return 201, self.comments[cid]
+        token = self._token(r)
+        app_id = self.token_apps.get(token)
+        login = (f"{self.app_slug}[bot]" if app_id is not None
+                 else self.users.get(token, "impactlink-bot"))
+        return 201, self.add_comment(repo.full_name, int(number), r.body["body"], login=login,
+                                     app_id=app_id)
 
     def _edit_comment(self, r: Recorded, name: str, cid: str) -> tuple[int, Any]:
         if int(cid) not in self.comments:
@@ -482,6 +515,7 @@ class FakeGithub:
         issued = f"ghs_{next(self._ids)}"
         expires = time.time() + lifetime
         self.tokens[issued] = expires
+        self.token_apps[issued] = app_id
         self.issued_tokens.append(issued)
         return 201, {}, {"token": issued, "expires_at": datetime.fromtimestamp(expires, UTC)
                          .strftime("%Y-%m-%dT%H:%M:%SZ"), "permissions": {"issues": "write"},

@@ -69,8 +69,10 @@ def impact(key: str, *, level: Level = "high", score: float = 12.3, csat: float 
     return Impact(
         issue=IssueKey(key), title="", url="", features=("checkout",), references=(key,),
         responses=24, satisfied=15, dissatisfied=9, csat=csat, csat_low=42.7,
-        csat_high=78.8, tickets=11, offered=0, customers_observed=20, affected=affected,
-        affected_low=25, affected_high=52, method="usage", arr_at_risk=120000.0,
+        csat_high=78.8, tickets=11, offered=0, customers_observed=20, named_customers=2,
+        attributed_customers=20.0, linked_affected=affected, linked_affected_low=25,
+        linked_affected_high=52, affected=affected, affected_low=25, affected_high=52,
+        method="usage", arr_at_risk=120000.0, linked_arr=120000.0,
         segments=(SegmentFigures("plan", "enterprise", 10, 4, 40.0, 6),),
         trend=Trend(-8.0, 70.5, 30, 0.012, True), pain=0.3529, reach=34.86, score=score,
         level=level,

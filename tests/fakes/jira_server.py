@@ -100,6 +100,8 @@ class FakeIssue:
     components: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    description: Any = None
+    """As the flavor's REST version gives it: ADF (Cloud, v3) or wiki text (Data Center, v2)."""
 
 
 class FakeJira:
@@ -149,11 +151,11 @@ class FakeJira:
 
     def add_issue(self, key: str, *, type: str = "Bug", labels: tuple[str, ...] = (),
                   components: tuple[str, ...] = (), category: str = "new",
-                  summary: str = "") -> FakeIssue:
+                  summary: str = "", description: Any = None) -> FakeIssue:
         project = key.rsplit("-", 1)[0]
         self.projects.setdefault(project, set()).update(components)
         issue = FakeIssue(str(next(self._ids)), key, project, type, summary or f"Issue {key}",
-                          category, list(labels), list(components))
+                          category, list(labels), list(components), description=description)
         self.issues[key] = issue
         return issue
 
@@ -304,11 +306,20 @@ class FakeJira:
                      "serverTitle": "Jira"}
 
     def _myself(self, r: Recorded) -> tuple[int, Any]:
+        return 200, {**self.author(), "emailAddress": self.email, "active": True}
+
+    def author(self, who: str = "impactlink") -> dict[str, str]:
+        """Return a comment author as this flavor gives it (Cloud: accountId; DC: key, name)."""
         if self.flavor == "cloud":
-            return 200, {"accountId": "5b10a2844c20165700ede21g", "emailAddress": self.email,
-                         "displayName": "impactlink bot", "active": True}
-        return 200, {"name": "impactlink", "key": "impactlink", "displayName": "impactlink bot",
-                     "active": True}
+            account = "5b10a2844c20165700ede21g" if who == "impactlink" else f"acct-{who}"
+            return {"accountId": account, "displayName": f"{who} bot"}
+        return {"key": who, "name": who, "displayName": f"{who} bot"}
+
+    def add_comment(self, key: str, body: Any, *, who: str = "mallory") -> dict[str, Any]:
+        """Post a comment as someone (an outsider by default)."""
+        comment = {"id": str(next(self._ids)), "body": body, "author": self.author(who)}
+        self.issues[key].comments.append(comment)
+        return comment
 
     # -- JQL --------------------------------------------------------------------------------
 
@@ -457,7 +468,8 @@ class FakeJira:
         return 200, {"queries": out}
 
     def _json(self, issue: FakeIssue, wanted: list[str]) -> dict[str, Any]:
-        every: dict[str, Any] = {"summary": issue.summary, "labels": list(issue.labels),
+        every: dict[str, Any] = {"summary": issue.summary, "description": issue.description,
+                 "labels": list(issue.labels),
                  "components": [{"name": c} for c in issue.components],
                  "issuetype": {"name": issue.type}, "project": {"key": issue.project},
                  "status": {"name": CATEGORIES[issue.category],
@@ -546,10 +558,7 @@ class FakeJira:
             return 404, {"errorMessages": ["Issue does not exist"], "errors": {}}
         if not self._body_ok((r.body or {}).get("body")):
             return 400, {"errorMessages": [], "errors": {"comment": "Comment body is not valid!"}}
-        comment = {"id": str(next(self._ids)), "body": r.body["body"],
-                   "author": {"displayName": "impactlink bot"}}
-        issue.comments.append(comment)
-        return 201, comment
+        return 201, self.add_comment(issue.key, r.body["body"], who="impactlink")
 
     def _edit_comment(self, r: Recorded, key: str, cid: str) -> tuple[int, Any]:
         issue = self._issue(key)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
+from impactlink.core.attribution import CandidateSet, issue_order
 from impactlink.core.models import Issue, IssueKey
 from impactlink.core.refs import find_refs
 from impactlink.core.tags import normalize_tag, normalize_tags
@@ -83,12 +84,11 @@ def parse_link_key(key: str) -> tuple[frozenset[str], frozenset[str]]:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """Why a group of records belongs to one issue, and the share it gives."""
+    """Why a group of records belongs to one issue: the references that name it, or features."""
 
     issue: IssueKey
     features: tuple[str, ...]
     references: tuple[str, ...]
-    share: float
 
     @property
     def explicit(self) -> bool:
@@ -107,16 +107,22 @@ def _issue_refs(key: str) -> tuple[str, ...]:
 
 
 class Matcher:
-    """Maps link keys to the open issues they belong to, with shares (IMPACT_MODEL.md)."""
+    """Maps link keys to the open issues they belong to (IMPACT_MODEL.md, "Matching").
+
+    A key whose references name open issues belongs to those issues only; any other key
+    belongs to its candidates, the open issues that share a feature with it.
+    """
 
     def __init__(self, issues: Sequence[Issue], catalog: Catalog, *,
-                 default_repo: str | None = None, attribution: str = "shared") -> None:
+                 default_repo: str | None = None, attribution: str = "shared",
+                 texts: Mapping[IssueKey, Sequence[str]] | None = None) -> None:
         self.issues = {i.key: i for i in issues if i.state == "open"}
         self.issue_features = {k: catalog.features_for_issue(i) for k, i in self.issues.items()}
         self.attribution = attribution
+        self.texts: Mapping[IssueKey, Sequence[str]] = texts or {}
         self.issues_per_feature: dict[str, int] = {}
         self._by_feature: dict[str, list[IssueKey]] = {}
-        for key, feats in self.issue_features.items():
+        for key, feats in sorted(self.issue_features.items(), key=lambda kv: issue_order(kv[0])):
             for f in feats:
                 self.issues_per_feature[f] = self.issues_per_feature.get(f, 0) + 1
                 self._by_feature.setdefault(f, []).append(key)
@@ -128,6 +134,21 @@ class Matcher:
                 if prefix and ref.startswith(prefix):
                     self._by_ref["#" + ref[len(prefix):]] = key
         self._cache: dict[str, tuple[Link, ...]] = {}
+        self._sets: dict[frozenset[str], CandidateSet] = {}
+
+    def named(self, refs: Iterable[str]) -> dict[IssueKey, set[str]]:
+        """Return the open issues that references name, each with the references naming it."""
+        out: dict[IssueKey, set[str]] = {}
+        for ref in refs:
+            issue = self._by_ref.get(ref)
+            if issue is not None:
+                out.setdefault(issue, set()).add(ref)
+        return out
+
+    def candidates(self, features: Iterable[str]) -> tuple[IssueKey, ...]:
+        """Return the open issues sharing a feature with these, in issue order."""
+        found = {i for f in features for i in self._by_feature.get(f, ())}
+        return tuple(sorted(found, key=issue_order))
 
     def links(self, key: str) -> tuple[Link, ...]:
         """Return one link per issue the key's records belong to."""
@@ -135,25 +156,32 @@ class Matcher:
         if cached is not None:
             return cached
         features, refs = parse_link_key(key)
-        by_issue: dict[IssueKey, tuple[set[str], set[str]]] = {}
-        for ref in refs:
-            issue = self._by_ref.get(ref)
-            if issue is not None:
-                by_issue.setdefault(issue, (set(), set()))[1].add(ref)
-        for f in features:
-            for issue in self._by_feature.get(f, ()):
-                by_issue.setdefault(issue, (set(), set()))[0].add(f)
-        result = tuple(
-            Link(issue, tuple(sorted(fs)), tuple(sorted(rs)), self._share(fs, rs))
-            for issue, (fs, rs) in sorted(by_issue.items())
-        )
+        named = self.named(refs)
+        if named:
+            result = tuple(
+                Link(issue, tuple(sorted(features & set(self.issue_features[issue]))),
+                     tuple(sorted(named[issue])))
+                for issue in sorted(named, key=issue_order))
+        else:
+            result = tuple(
+                Link(issue, tuple(sorted(features & set(self.issue_features[issue]))), ())
+                for issue in self.candidates(features))
         self._cache[key] = result
         return result
 
-    def _share(self, features: set[str], refs: set[str]) -> float:
-        if refs or self.attribution == "full":
-            return 1.0
-        return max(1.0 / self.issues_per_feature[f] for f in features)
+    def is_named(self, key: str) -> bool:
+        """Return whether a key's records name an open issue (then they belong to it alone)."""
+        links = self.links(key)
+        return bool(links) and links[0].explicit
+
+    def candidate_set(self, features: Iterable[str]) -> CandidateSet:
+        """Return the BM25 index of the candidates of a feature set (cached)."""
+        wanted = frozenset(features)
+        found = self._sets.get(wanted)
+        if found is None:
+            found = self._sets[wanted] = CandidateSet(
+                {k: self.texts.get(k, ()) for k in self.candidates(wanted)})
+        return found
 
     def active_customers(self, issue: IssueKey, catalog: Mapping[str, Feature]) -> int | None:
         """Return the largest known active-customer count over the issue's features."""

@@ -30,6 +30,8 @@ class Ticket:
     requester_id: str | None = None
     status: str = ""
     subject: str = ""
+    description: str = ""
+    """The description or first message (the first 2,000 characters count)."""
     tags: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     segments: tuple[tuple[str, str], ...] = ()
@@ -89,6 +91,8 @@ class Issue:
     state: str = "open"
     labels: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
+    body: str = ""
+    """The body (GitHub) or description (Jira) as plain text."""
 
 
 def customer_key(kind: str, source: str, external_id: str, account: str | None,
@@ -125,6 +129,19 @@ class Trend:
 
 
 @dataclass(frozen=True, slots=True)
+class SuggestedLink:
+    """A feature-linked record whose text points at this issue (s > 0, a ≥ 0.5): by id only."""
+
+    record: str
+    """``source:external_id``: never the record's text."""
+    kind: RecordKind
+    attribution: float
+    score: float
+    words: tuple[str, ...] = ()
+    """The stems the record shares with the issue's own text."""
+
+
+@dataclass(frozen=True, slots=True)
 class Impact:
     """Every figure of one issue's Customer Impact (IMPACT_MODEL.md)."""
 
@@ -142,15 +159,22 @@ class Impact:
     tickets: int
     offered: int
     customers_observed: int
+    named_customers: int
+    attributed_customers: float
+    linked_affected: int
+    linked_affected_low: int
+    linked_affected_high: int
     affected: int
     affected_low: int
     affected_high: int
     method: Method
     arr_at_risk: float
+    linked_arr: float
     segments: tuple[SegmentFigures, ...]
     trend: Trend
     pain: float
     reach: float
     score: float
     level: Level
+    suggested_links: tuple[SuggestedLink, ...] = ()
     explanation: dict[str, object] = field(default_factory=dict, compare=False)

@@ -11,19 +11,22 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from impactlink.core.models import Impact
+from impactlink.core.redact import BIDI, redact, strip_invisible
+
+__all__ = ["GITHUB_LIMIT", "MARKER", "ZW", "end_marker", "fence", "neutralize", "quote_block",
+           "redact", "render_comment", "render_text", "seal", "splice"]
 
 MARKER = "<!-- impactlink:customer-impact -->"
 ZW = "\u200b"
 """Zero-width space: breaks a mention or reference without changing what a reader sees."""
+GITHUB_LIMIT = 65_536
+"""NOTE: GitHub refuses a comment body over 65,536 characters.
+https://docs.github.com/en/rest/issues/comments#create-an-issue-comment"""
+_SHORTENED = "… (shortened to fit the tracker's limit)"
 
 _QUOTE_LIMIT = 280
 _SEGMENTS_SHOWN = 3
 
-_URL = re.compile(r"(?i)\b(?:https?|ftp)://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+")
-_EMAIL = re.compile(r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b")
-_CARD = re.compile(r"(?<![\d\-])(?:\d[ \-]?){12,18}\d(?![\d\-])")
-_PHONE = re.compile(r"(?<![\w+])\+?\(?\d[\d ().\-]{5,}\d(?!\w)")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{2,4}")
 _SCHEME = re.compile(r"(?i)(\w)(://)")
 _WWW = re.compile(r"(?i)\b(www)\.")
 _MENTION = re.compile(r"@")
@@ -38,29 +41,10 @@ def end_marker(marker: str) -> str:
     return marker.replace("<!-- ", "<!-- /", 1) if marker.startswith("<!-- ") else f"/{marker}"
 
 
-def redact(text: str) -> str:
-    """Replace URLs, emails, card and phone numbers with [link], [email], [card], [phone]."""
-    text = _URL.sub("[link]", text)
-    text = _EMAIL.sub("[email]", text)
-    text = _CARD.sub(_card_or_phone, text)
-    return _PHONE.sub(_phone, text)
-
-
-def _card_or_phone(m: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", m.group(0))
-    return "[card]" if 13 <= len(digits) <= 19 else m.group(0)
-
-
-def _phone(m: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", m.group(0))
-    if _DATE.fullmatch(m.group(0).strip()):
-        return m.group(0)
-    return "[phone]" if 7 <= len(digits) <= 15 else m.group(0)
-
-
 def neutralize(text: str) -> str:
     """Make untrusted text inert in GitHub markdown: no mention, link, image, reference or HTML."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Invisible characters go first: the only zero-width ones left are those added below.
+    text = strip_invisible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _INLINE.sub(r"\\\1", text)
     text = _LINE_START.sub(_escape_line_start, text)
     text = _MENTION.sub("@" + ZW, text)
@@ -81,7 +65,7 @@ def quote_block(texts: Sequence[str]) -> str:
     """Render customer comments as one inert blockquote each, one line, redacted and shortened."""
     blocks: list[str] = []
     for raw in texts:
-        flat = " ".join(redact(raw).split())
+        flat = redact(raw)  # folded: one line, no invisible characters
         if not flat:
             continue
         if len(flat) > _QUOTE_LIMIT:
@@ -237,10 +221,63 @@ def render_text(impact: Impact | None, quotes: Sequence[str], *, marker: str = M
 
 def splice(existing: str, rendered: str, *, marker: str = MARKER) -> str:
     """Return existing text with its fenced part replaced by rendered (fence included)."""
-    start = existing.find(marker)
-    if start < 0:
+    span = fence(existing, marker)
+    if span is None:
         return rendered
+    return existing[:span[0]] + rendered + existing[span[1]:]
+
+
+def fence(text: str, marker: str = MARKER) -> tuple[int, int] | None:
+    """Return where the fenced part of text starts and ends, or None when it has none.
+
+    A fence counts only in the exact form written, alone on its line; seal() keeps the
+    marker's name out of everything between the two, so the first closing fence is ours.
+    A fence left unclosed runs to the end of the text.
+    """
+    start = _line_at(text, marker, 0)
+    if start < 0:
+        return None
     close = end_marker(marker)
-    end = existing.find(close, start)
-    tail = existing[end + len(close):] if end >= 0 else ""
-    return existing[:start] + rendered + tail
+    end = _line_at(text, close, start + len(marker))
+    return start, len(text) if end < 0 else end + len(close)
+
+
+def _line_at(text: str, line: str, start: int) -> int:
+    """Return where line stands alone on a line of text (LF or CRLF), from start; else -1."""
+    at = text.find(line, start)
+    while at >= 0:
+        after = at + len(line)
+        if (at == 0 or text[at - 1] == "\n") and (after == len(text) or text[after] in "\r\n"):
+            return at
+        at = text.find(line, at + 1)
+    return -1
+
+
+def seal(body: str, marker: str = MARKER, *, limit: int = GITHUB_LIMIT) -> str:
+    """Return a rendered body whose fence no value inside can forge, within limit characters.
+
+    Between the opening marker and the closing one (when there is one), the marker's name
+    is broken with a zero-width space wherever a rendered value (segment value, feature
+    name, quote) carries it, and bidi controls are dropped. A body over the limit is
+    shortened at a line end, keeping both fences.
+    """
+    close = end_marker(marker)
+    inner = body.removeprefix(marker).removeprefix("\n")
+    tail = ""
+    if inner.endswith(close):
+        inner, tail = inner[: -len(close)].removesuffix("\n"), "\n" + close
+    name = marker.removeprefix("<!--").removesuffix("-->").strip()
+    inner = "".join(c for c in inner if c not in BIDI).replace(name, name[0] + ZW + name[1:])
+    room = limit - len(marker) - 1 - len(tail)
+    if len(inner) > room:
+        inner = _shorten(inner, room)
+    return f"{marker}\n{inner}{tail}"
+
+
+def _shorten(text: str, room: int) -> str:
+    """Cut text at a line end to fit room with the note that says so, closing a details."""
+    keep = text[: max(0, room - len(_SHORTENED) - 20)]
+    keep = keep[: keep.rfind("\n")] if "\n" in keep else keep
+    if keep.count("<details>") > keep.count("</details>"):
+        keep += "\n\n</details>"
+    return f"{keep}\n\n{_SHORTENED}"

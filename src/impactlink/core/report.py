@@ -13,8 +13,10 @@ from impactlink.core.models import Impact
 
 FIELDS = ("issue", "title", "url", "features", "references", "responses", "satisfied",
           "dissatisfied", "csat", "csat_low", "csat_high", "tickets", "offered",
-          "customers_observed", "affected", "affected_low", "affected_high", "method",
-          "arr_at_risk", "segments", "trend", "pain", "reach", "score", "level")
+          "customers_observed", "named_customers", "attributed_customers", "linked_affected",
+          "linked_affected_low", "linked_affected_high", "affected", "affected_low",
+          "affected_high", "method", "arr_at_risk", "linked_arr", "segments", "trend", "pain",
+          "reach", "score", "level", "suggested_links")
 """The report's keys, in order (shared/INTERFACE.md)."""
 
 
@@ -25,6 +27,8 @@ def impact_to_dict(impact: Impact, *, explanation: bool = True) -> dict[str, Any
     row["features"] = list(impact.features)
     row["references"] = list(impact.references)
     row["segments"] = [asdict(s) for s in impact.segments]
+    row["suggested_links"] = [{**asdict(x), "words": list(x.words)}
+                              for x in impact.suggested_links]
     if explanation:
         row["explanation"] = impact.explanation
     return row

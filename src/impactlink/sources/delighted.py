@@ -29,6 +29,7 @@ import httpx
 
 from impactlink.config import DelightedSourceConfig
 from impactlink.core.models import Customer, Response
+from impactlink.core.refs import collect_refs
 from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags, split_list
 from impactlink.sources.base import Batch
@@ -139,14 +140,16 @@ class DelightedSource(HttpSource[DelightedSourceConfig]):
         listed = props.get(c.tags_property)
         tags = split_list(listed) if isinstance(listed, str) else list(listed or [])
         ticket = as_text(props.get(c.ticket_property)) or None if c.ticket_source else None
+        comment = as_text(raw.get("comment"))
         response = Response(
             source=self.name, external_id=str(raw["id"]),
             submitted_at=parse_time(raw.get("created_at")), score=score,
             satisfied=is_satisfied(score, c.scale), customer_id=account,
             respondent_id=as_text(raw.get("person")) or None,
-            comment=as_text(raw.get("comment")),
+            comment=comment,
             tags=normalize_tags([*(raw.get("tags") or []), *map(str, tags),
                                  *field_tags(props, c.tag_fields)]),
+            refs=collect_refs((), [comment]),
             ticket_source=c.ticket_source if ticket else None, ticket_id=ticket,
             segments=field_segments(props, c.segment_fields,
                                     [("plan", plan)] if "plan" in c.segments else []))

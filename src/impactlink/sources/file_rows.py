@@ -24,7 +24,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "csat": ("id", "submitted_at", "score", "status", "customer_id", "respondent_id", "comment",
              "tags", "ticket_id", "issue_refs"),
     "tickets": ("id", "created_at", "updated_at", "customer_id", "requester_id", "status",
-                "subject", "tags", "issue_refs"),
+                "subject", "tags", "issue_refs", "description"),
     "customers": ("id", "name", "plan", "arr"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -201,7 +201,7 @@ class ResponseMapper(RowMapper):
 
 
 class TicketMapper(RowMapper):
-    """Ticket rows: updated_at may be empty, status is free text."""
+    """Ticket rows: updated_at may be empty, status is free text, description optional."""
 
     def __init__(self, config: FileSourceConfig) -> None:
         super().__init__(config)
@@ -214,12 +214,14 @@ class TicketMapper(RowMapper):
             raise BadRow("id is empty")
         created_at = parse_time(cells[1], "created_at")
         updated_at = parse_time(cells[2], "updated_at") if cells[2].strip() else None
-        subject = cells[6].strip()
+        subject, description = cells[6].strip(), cells[9].strip()
+        # A newline joins them: no reference pattern spans one, so none forms across the two.
+        text = f"{subject}\n{description}" if description else subject
         self.records.append(Ticket(
             source=self.source, external_id=external_id, created_at=created_at,
             updated_at=updated_at, customer_id=cells[3].strip() or None,
             requester_id=cells[4].strip() or None, status=cells[5].strip(), subject=subject,
-            tags=self._tags(cells[7]), refs=self._refs(cells[8], subject),
+            description=description, tags=self._tags(cells[7]), refs=self._refs(cells[8], text),
             segments=self._segments(cells)))
 
     def take(self) -> Batch:

@@ -64,6 +64,7 @@ _BAD = (KeyError, ValueError, TypeError)
 class FreshdeskTicket(TypedDict, total=False):
     id: int
     subject: str
+    description_text: str
     status: int
     tags: list[str]
     custom_fields: dict[str, Any]
@@ -117,8 +118,11 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
         state = load_bookmark(self.name, cursor)
         start = epoch(default_since(self.config.start_date, self._clock))
         order = {"order_by": "updated_at", "order_type": "asc"}
+        # NOTE: a ticket list carries description_text only with include=description
+        # (2 more credits a request; developer.freshdesk.com/api/#list_all_tickets).
         streams: list[tuple[str, str, dict[str, str], str, Callable[[Any, Batch], None]]] = [
-            ("tickets", TICKETS, order, "updated_at", self._ticket)]
+            ("tickets", TICKETS, {**order, "include": "description"}, "updated_at",
+             self._ticket)]
         if self.config.deleted_tickets:
             streams.append(("deleted", TICKETS, {**order, "filter": "deleted"}, "updated_at",
                             lambda raw, batch: batch.deleted_tickets.append(str(raw["id"]))))
@@ -189,7 +193,7 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
     def _ticket(self, raw: FreshdeskTicket, batch: Batch) -> None:
         c, tid = self.config, str(raw["id"])
         fields = raw.get("custom_fields") or {}
-        subject = as_text(raw.get("subject"))
+        subject, description = as_text(raw.get("subject")), as_text(raw.get("description_text"))
         created, updated = parse_time(raw.get("created_at")), parse_time(raw.get("updated_at"))
         company = self._company(raw.get("company_id"), batch)
         if company:
@@ -200,9 +204,10 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
             customer_id=company.external_id if company else None,
             requester_id=as_text(raw.get("requester_id")) or None,
             status=STATUS.get(status, as_text(status)) if isinstance(status, int) else "",
-            subject=subject,
+            subject=subject, description=description,
             tags=normalize_tags([*(raw.get("tags") or []), *field_tags(fields, c.tag_fields)]),
-            refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields], [subject]),
+            refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields],
+                              [subject, description]),
             segments=field_segments(fields, c.segment_fields, [("plan", company.plan)]
                                     if company and "plan" in c.segments else [])))
 
@@ -215,14 +220,15 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
             raise ValueError(f"rating {code!r} is not one of the survey's codes {codes}")
         rank = codes.index(code) + (0 if len(codes) == 2 else 1)
         tid = as_text(raw.get("ticket_id")) or None
+        feedback = as_text(raw.get("feedback"))
         batch.responses.append(Response(
             source=self.name, external_id=str(raw["id"]),
             submitted_at=parse_time(raw.get("created_at")), score=float(rank),
             satisfied=codes.index(code) >= len(codes) - TOP_BOXES[len(codes)],
             customer_id=self._ticket_companies.get(tid) if tid else None,
             respondent_id=as_text(raw.get("user_id")) or None,
-            comment=as_text(raw.get("feedback")), ticket_source=self.name if tid else None,
-            ticket_id=tid))
+            comment=feedback, refs=collect_refs((), [feedback]),
+            ticket_source=self.name if tid else None, ticket_id=tid))
 
     def _survey_codes(self) -> dict[str, list[int]]:
         """Return each survey's accepted rating codes of its default question, lowest first."""

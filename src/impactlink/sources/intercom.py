@@ -19,7 +19,7 @@ import httpx
 
 from impactlink.config import IntercomSourceConfig
 from impactlink.core.models import Customer, Response, Ticket
-from impactlink.core.refs import collect_refs
+from impactlink.core.refs import collect_refs, find_refs
 from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags
 from impactlink.sources.base import Batch
@@ -39,6 +39,7 @@ from impactlink.sources.http import (
     parse_time,
     reject,
 )
+from impactlink.sources.plaintext import html_text
 
 SEARCH = "/conversations/search"
 _BAD = (KeyError, ValueError, TypeError)
@@ -181,8 +182,11 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         return Customer(self.name, str(raw["id"]), as_text(raw.get("name")), plan, arr)
 
     def _ticket(self, raw: IntercomConversation, company: Customer | None) -> Ticket:
-        c, attrs = self.config, raw.get("custom_attributes") or {}
-        subject = as_text(raw.get("title")) or as_text((raw.get("source") or {}).get("subject"))
+        c, attrs, first = self.config, raw.get("custom_attributes") or {}, raw.get("source") or {}
+        subject = as_text(raw.get("title")) or as_text(first.get("subject"))
+        # NOTE: source.body is the first message and "may contain HTML" (Intercom OpenAPI
+        # 2.14, conversation_source; developers.intercom.com/docs/references/rest-api/).
+        description = html_text(as_text(first.get("body")))
         names = [as_text(t.get("name")) for t in (raw.get("tags") or {}).get("tags") or []]
         plan = company.plan if company else None
         return Ticket(
@@ -191,9 +195,10 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
             updated_at=parse_time(raw.get("updated_at")),
             customer_id=company.external_id if company else None,
             requester_id=_first_contact(raw), status=as_text(raw.get("state")), subject=subject,
+            description=description,
             tags=normalize_tags([*names, *field_tags(attrs, c.tag_fields)]),
             refs=collect_refs([as_text(attrs.get(a)) for a in c.reference_attributes],
-                              [subject]),
+                              [subject, description]),
             segments=field_segments(attrs, c.segment_fields,
                                     [("plan", plan)] if "plan" in c.segments else []))
 
@@ -205,13 +210,15 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         value = rating.get("rating")
         # A rating requested but not given is an offered survey: it feeds the response rate.
         score = None if value is None else parse_score(value, self.config.scale)
+        remark = as_text(rating.get("remark"))
         return Response(
             source=self.name, external_id=ticket.external_id, submitted_at=parse_time(when),
             status="offered" if score is None else "answered", score=score,
             satisfied=None if score is None else is_satisfied(score, self.config.scale),
             customer_id=ticket.customer_id,
             respondent_id=as_text((rating.get("contact") or {}).get("id")) or ticket.requester_id,
-            comment=as_text(rating.get("remark")), tags=ticket.tags, refs=ticket.refs,
+            comment=remark, tags=ticket.tags,
+            refs=tuple(sorted({*ticket.refs, *find_refs(remark)})),
             ticket_source=self.name, ticket_id=ticket.external_id, segments=ticket.segments)
 
 

@@ -60,6 +60,7 @@ class ZendeskTicket(TypedDict, total=False):
     updated_at: str
     status: str
     subject: str
+    description: str
     tags: list[str]
     custom_fields: list[dict[str, Any]]
     organization_id: int | None
@@ -209,14 +210,18 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
         if org:
             self._ticket_orgs[tid] = org
         plan = self._plans.get(org) if org else None
+        subject = as_text(raw.get("subject"))
+        # NOTE: description is the text of the ticket's first comment, read-only
+        # (developer.zendesk.com/api-reference/ticketing/tickets/tickets/#json-format).
+        description = as_text(raw.get("description"))
         return Ticket(
             source=self.name, external_id=tid, created_at=parse_time(raw.get("created_at")),
             updated_at=parse_time(raw.get("updated_at")), customer_id=org,
             requester_id=as_text(raw.get("requester_id")) or None,
-            status=as_text(raw.get("status")), subject=as_text(raw.get("subject")),
+            status=as_text(raw.get("status")), subject=subject, description=description,
             tags=normalize_tags([*(raw.get("tags") or []), *field_tags(fields, c.tag_fields)]),
             refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields],
-                              [as_text(raw.get("subject"))]),
+                              [subject, description]),
             segments=field_segments(fields, c.segment_fields,
                                     [("plan", plan)] if "plan" in c.segments else []))
 
@@ -255,6 +260,7 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             return None
         tid = str(raw["ticket_id"])
         value = None if score == "offered" else parse_score(score, "good/bad")
+        comment = as_text(raw.get("comment"))
         return Response(
             source=self.name, external_id=str(raw["id"]),
             submitted_at=parse_time(raw.get("updated_at") or raw.get("created_at")),
@@ -262,7 +268,8 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             satisfied=None if value is None else is_satisfied(value, "good/bad"),
             customer_id=self._ticket_orgs.get(tid),
             respondent_id=as_text(raw.get("requester_id")) or None,
-            comment=as_text(raw.get("comment")), ticket_source=self.name, ticket_id=tid)
+            comment=comment, refs=collect_refs((), [comment]), ticket_source=self.name,
+            ticket_id=tid)
 
     def _surveys(self, state: dict[str, Any], start: int) -> Iterator[Batch]:
         path = f"/api/v2/surveys/{self.config.csat_survey_id}/responses"
@@ -293,7 +300,8 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             satisfied=None if score is None else is_satisfied(score, scale),
             customer_id=self._ticket_orgs.get(ticket) if ticket else None,
             respondent_id=as_text(raw.get("responder_id")) or None, comment=comment,
-            ticket_source=self.name if ticket else None, ticket_id=ticket)
+            refs=collect_refs((), [comment]), ticket_source=self.name if ticket else None,
+            ticket_id=ticket)
 
     def _jira_links(self, state: dict[str, Any], start: int) -> Iterator[Batch]:
         # NOTE: links have no time filter; page[after] from the last run reads only new ones.

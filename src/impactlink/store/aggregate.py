@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, case, func, literal, select, union
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
-from impactlink.core.impact import CustomerInfo, Population, Slice
+from impactlink.core.impact import CustomerInfo, LinkedRecord, Population
 from impactlink.store.records import CUSTOMERS, RESPONSES, TICKETS
 from impactlink.store.upserts import tune
 
@@ -83,40 +83,44 @@ def _segments(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in json.loads(text).items()))
 
 
-def response_slices(conn: Connection, window: Window) -> Iterator[Slice]:
-    """Yield linked responses (and offered surveys) counted per slice, both windows."""
-    r = RESPONSES
-    key = _effective_key()
-    previous = case((r.c.submitted_at > window.start, 0), else_=1)
-    answered = case((r.c.status == "answered", 1), else_=0)
-    query = (
-        select(key.label("k"), r.c.customer_key, r.c.segments, previous.label("prev"),
-               func.sum(answered).label("n"),
-               func.sum(case((and_(r.c.status == "answered", r.c.satisfied.is_(True)), 1),
-                             else_=0)).label("s"),
-               func.sum(case((r.c.status == "offered", 1), else_=0)).label("o"))
-        .where(r.c.submitted_at > window.previous_start, r.c.submitted_at <= window.end,
-               r.c.link_key != "")
-        .group_by(key, r.c.customer_key, r.c.segments, previous)
-    )
-    for row in conn.execute(query):
-        yield Slice(row.k, row.customer_key, bool(row.prev), _segments(row.segments),
-                    responses=int(row.n), satisfied=int(row.s), offered=int(row.o))
+_SEGMENT_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {}
 
 
-def ticket_slices(conn: Connection, window: Window,
-                  multipliers: Mapping[str, float]) -> Iterator[Slice]:
-    """Yield linked tickets in the current window counted per slice."""
-    t = TICKETS
-    query = (
-        select(t.c.link_key, t.c.customer_key, t.c.segments, t.c.source,
-               func.count().label("n"))
-        .where(t.c.created_at > window.start, t.c.created_at <= window.end, t.c.link_key != "")
-        .group_by(t.c.link_key, t.c.customer_key, t.c.segments, t.c.source)
-    )
+def segment_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """Return the (name, value) pairs of a stored segments text (cached: few combinations)."""
+    pairs = _SEGMENT_PAIRS.get(text)
+    if pairs is None:
+        pairs = tuple((str(k), str(v)) for k, v in json.loads(text).items())
+        if len(_SEGMENT_PAIRS) < 100_000:
+            _SEGMENT_PAIRS[text] = pairs
+    return pairs
+
+
+def model_records(conn: Connection, window: Window,
+                  multipliers: Mapping[str, float]) -> Iterator[LinkedRecord]:
+    """Yield every linked record of both windows as the pure model takes it (tests, oracle)."""
+    r, t = RESPONSES, TICKETS
+    query = (select(r.c.source, r.c.external_id, r.c.customer_key, r.c.link_key,
+                    r.c.submitted_at, r.c.status, r.c.satisfied, r.c.terms, r.c.segments)
+             .where(r.c.submitted_at > window.previous_start, r.c.submitted_at <= window.end,
+                    r.c.link_key != "").order_by(r.c.id))
     for row in conn.execute(query):
-        yield Slice(row.link_key, row.customer_key, False, _segments(row.segments),
-                    tickets=int(row.n), multiplier=multipliers.get(row.source, 1.0))
+        yield LinkedRecord("csat", f"{row.source}:{row.external_id}", row.customer_key,
+                           row.link_key, _naive(row.submitted_at) <= window.start.replace(
+                               tzinfo=None), row.status, row.satisfied,
+                           tuple(row.terms.split()), _segments(row.segments))
+    tickets = (select(t.c.source, t.c.external_id, t.c.customer_key, t.c.link_key,
+                      t.c.terms, t.c.segments)
+               .where(t.c.created_at > window.start, t.c.created_at <= window.end,
+                      t.c.link_key != "").order_by(t.c.id))
+    for tk in conn.execute(tickets):
+        yield LinkedRecord("ticket", f"{tk.source}:{tk.external_id}", tk.customer_key,
+                           tk.link_key, False, "ticket", None, tuple(tk.terms.split()),
+                           _segments(tk.segments), multipliers.get(tk.source, 1.0))
+
+
+def _naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=None) if value.tzinfo else value
 
 
 def population(conn: Connection, window: Window) -> Population:
@@ -163,19 +167,19 @@ def referenced(conn: Connection) -> set[str]:
 
 def linked_records(conn: Connection, window: Window,
                    link_keys: set[str]) -> list[dict[str, Any]]:
-    """Return one issue's linked records in the current window (for --explain)."""
+    """Return one issue's linked records in the current window (for --explain; no text)."""
     r, t = RESPONSES, TICKETS
     key = _effective_key()
     responses = conn.execute(
         select(literal("csat").label("kind"), r.c.source, r.c.external_id,
                r.c.submitted_at.label("at"), r.c.status, r.c.score, r.c.satisfied,
-               r.c.customer_key, r.c.comment.label("text"), key.label("link_key"))
+               r.c.customer_key, r.c.terms, key.label("link_key"))
         .where(r.c.submitted_at > window.start, r.c.submitted_at <= window.end,
                key.in_(link_keys))).mappings().all()
     tickets = conn.execute(
         select(literal("ticket").label("kind"), t.c.source, t.c.external_id,
                t.c.created_at.label("at"), t.c.status, t.c.customer_key,
-               t.c.subject.label("text"), t.c.link_key)
+               t.c.terms, t.c.link_key)
         .where(t.c.created_at > window.start, t.c.created_at <= window.end,
                t.c.link_key.in_(link_keys))).mappings().all()
     return sorted((dict(m) for m in [*responses, *tickets]), key=lambda m: m["at"])

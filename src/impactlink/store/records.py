@@ -10,10 +10,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
 
 from impactlink.core.models import Customer, Rejected, Response, Ticket, customer_key
+from impactlink.core.text import TOKENIZER_VERSION, cap, join_terms, split_terms, tokenizer
 from impactlink.sources.base import Batch
 from impactlink.store.tables import (
     CursorRow,
     CustomerRow,
+    MatchRow,
     MetaRow,
     QuarantineRow,
     ResponseRow,
@@ -31,6 +33,7 @@ CUSTOMERS: Table = CustomerRow.__table__  # type: ignore[attr-defined]
 CURSORS: Table = CursorRow.__table__  # type: ignore[attr-defined]
 QUARANTINE: Table = QuarantineRow.__table__  # type: ignore[attr-defined]
 META: Table = MetaRow.__table__  # type: ignore[attr-defined]
+MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
 
 _UNIQUE = ["source", "external_id"]
 
@@ -54,11 +57,24 @@ def _segments(segments: tuple[tuple[str, str], ...]) -> str:
 
 
 TICKET_COLUMNS = ("source", "external_id", "customer_id", "requester_id", "customer_key",
-                  "created_at", "updated_at", "status", "subject", "tags", "refs", "link_key",
-                  "segments")
+                  "created_at", "updated_at", "status", "subject", "description", "terms",
+                  "tags", "refs", "link_key", "segments")
 RESPONSE_COLUMNS = ("source", "external_id", "submitted_at", "status", "score", "satisfied",
-                    "customer_id", "respondent_id", "customer_key", "comment", "tags", "refs",
-                    "own_key", "link_key", "ticket_source", "ticket_id", "segments")
+                    "customer_id", "respondent_id", "customer_key", "comment", "terms", "tags",
+                    "refs", "own_key", "link_key", "ticket_source", "ticket_id", "segments")
+
+
+def ticket_terms(subject: str, description: str) -> str:
+    """Return a ticket's stored terms: the distinct stems of its subject and description."""
+    return join_terms(tokenizer().terms(f"{subject} {cap(description)}"))
+
+
+def response_terms(comment: str, ticket_terms: str | None) -> str:
+    """Return a response's stored terms: its comment's stems and those of the ticket it rates."""
+    own = set(tokenizer().terms(comment))
+    if ticket_terms:
+        own.update(split_terms(ticket_terms))
+    return join_terms(sorted(own))
 
 
 def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = as_is) -> tuple[Any, ...]:
@@ -66,7 +82,8 @@ def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = as_is) -> tuple[Any
     return (t.source, t.external_id, t.customer_id, t.requester_id,
             customer_key("ticket", t.source, t.external_id, t.customer_id, t.requester_id),
             time(t.created_at), None if t.updated_at is None else time(t.updated_at),
-            t.status, t.subject, "|".join(t.tags), "|".join(t.refs), keyer(t.tags, t.refs),
+            t.status, t.subject, cap(t.description), ticket_terms(t.subject, t.description),
+            "|".join(t.tags), "|".join(t.refs), keyer(t.tags, t.refs),
             _segments(t.segments))
 
 
@@ -85,7 +102,8 @@ def response_values(r: Response, keyer: Keyer, ticket: RatedTicket | None = None
     return (r.source, r.external_id, time(r.submitted_at), r.status, r.score, r.satisfied,
             account, r.respondent_id,
             customer_key("csat", r.source, r.external_id, account, r.respondent_id),
-            r.comment, "|".join(r.tags), "|".join(r.refs), own,
+            r.comment, response_terms(r.comment, ticket.terms if ticket else None),
+            "|".join(r.tags), "|".join(r.refs), own,
             merge_keys(own, ticket.link_key) if ticket else own,
             r.ticket_source, r.ticket_id, segments)
 
@@ -149,6 +167,7 @@ class RatedTicket(NamedTuple):
     link_key: str
     customer_id: str | None
     segments: str
+    terms: str = ""
 
 
 def _ticket_info(conn: Connection, pairs: set[tuple[str, str]]
@@ -160,10 +179,11 @@ def _ticket_info(conn: Connection, pairs: set[tuple[str, str]]
     t = TICKETS
     for src, ids in by_source.items():
         for i in range(0, len(ids), 500):
-            query = select(t.c.external_id, t.c.link_key, t.c.customer_id, t.c.segments).where(
-                t.c.source == src, t.c.external_id.in_(ids[i:i + 500]))
-            found.update({(src, tid): RatedTicket(key, cid, seg)
-                          for tid, key, cid, seg in conn.execute(query)})
+            query = select(t.c.external_id, t.c.link_key, t.c.customer_id, t.c.segments,
+                           t.c.terms).where(t.c.source == src,
+                                            t.c.external_id.in_(ids[i:i + 500]))
+            found.update({(src, tid): RatedTicket(key, cid, seg, terms)
+                          for tid, key, cid, seg, terms in conn.execute(query)})
     return found
 
 
@@ -189,7 +209,8 @@ def _propagate(conn: Connection, source: str, ticket_ids: Sequence[str]) -> None
     for i in range(0, len(ticket_ids), 500):
         chunk = list(ticket_ids[i:i + 500])
         rows = conn.execute(select(r.c.id, r.c.own_key, r.c.link_key, r.c.ticket_id,
-                                   r.c.customer_id, r.c.segments).where(
+                                   r.c.customer_id, r.c.segments, r.c.comment,
+                                   r.c.terms).where(
             r.c.ticket_source == source, r.c.ticket_id.in_(chunk))).all()
         if not rows:
             continue
@@ -200,6 +221,9 @@ def _propagate(conn: Connection, source: str, ticket_ids: Sequence[str]) -> None
             key = merge_keys(row.own_key, ticket.link_key if ticket else None)
             if key != row.link_key:
                 values["link_key"] = key
+            terms = response_terms(row.comment, ticket.terms if ticket else None)
+            if terms != row.terms:
+                values["terms"] = terms
             if ticket and ticket.customer_id and not row.customer_id:
                 values.update(customer_id=ticket.customer_id,
                               customer_key=customer_key("csat", "", "", ticket.customer_id, None))
@@ -294,4 +318,47 @@ def _relink_rows(conn: Connection, table: Table, rows: Sequence[Any], keyer: Key
             values["own_key"] = bindparam("own")
         conn.execute(update(table).where(table.c.id == bindparam("row_id")).values(values),
                      updates)
+    return len(updates)
+
+
+def retokenize(engine: Engine, chunk: int = 20000) -> int:
+    """Make every stored record's terms anew when the tokenizer changed; return rows changed."""
+    with engine.connect() as conn:
+        if get_meta(conn, "tokenizer") == TOKENIZER_VERSION:
+            return 0
+    changed = 0
+    for table in (TICKETS, RESPONSES):  # tickets first: responses take their terms
+        last = 0
+        while True:
+            with engine.begin() as conn:
+                rows = conn.execute(select(table).where(table.c.id > last)
+                                    .order_by(table.c.id).limit(chunk)).mappings().all()
+                if not rows:
+                    break
+                last = rows[-1]["id"]
+                changed += _retokenize_rows(conn, table, rows)
+    with engine.begin() as conn:
+        conn.execute(delete(MATCHES))
+        set_meta(conn, "tokenizer", TOKENIZER_VERSION)
+        if changed:
+            bump_revision(conn)
+    return changed
+
+
+def _retokenize_rows(conn: Connection, table: Table, rows: Sequence[Any]) -> int:
+    if table is TICKETS:
+        terms = {r["id"]: ticket_terms(r["subject"], r["description"]) for r in rows}
+    else:
+        pairs = {(r["ticket_source"], r["ticket_id"]) for r in rows
+                 if r["ticket_source"] and r["ticket_id"]}
+        rated = _ticket_info(conn, pairs) if pairs else {}
+        terms = {r["id"]: response_terms(
+            r["comment"], (info.terms if (info := rated.get((r["ticket_source"],
+                                                              r["ticket_id"]))) else None))
+            for r in rows}
+    updates = [{"row_id": r["id"], "new_terms": terms[r["id"]]} for r in rows
+               if r["terms"] != terms[r["id"]]]
+    if updates:
+        conn.execute(update(table).where(table.c.id == bindparam("row_id"))
+                     .values(terms=bindparam("new_terms")), updates)
     return len(updates)

@@ -17,11 +17,11 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from impactlink import __version__
 from impactlink.store.records import RESPONSES, TICKETS, get_meta, set_meta
-from impactlink.store.state import LINKS, load_issues
+from impactlink.store.state import load_issues
 
 INPUTS = "impact_inputs"
 
@@ -71,12 +71,14 @@ def forget(engine: Engine) -> None:
         set_meta(conn, INPUTS, "")
 
 
-def remember(engine: Engine, inputs: str, as_of: datetime) -> None:
-    """Store the fingerprint of the impact just saved."""
+def remember(engine: Engine, inputs: str, as_of: datetime, evidence: int = 0) -> None:
+    """Store the fingerprint of the impact just saved (and how many records it attributed)."""
     with engine.begin() as conn:
-        set_meta(conn, INPUTS, json.dumps({"fingerprint": inputs, "as_of": as_of.isoformat()}))
+        set_meta(conn, INPUTS, json.dumps({"fingerprint": inputs, "as_of": as_of.isoformat(),
+                                           "evidence": evidence}))
 
 
-def stored_links(conn: Connection) -> int:
-    """Return how many links the last compute stored."""
-    return int(conn.execute(select(func.count()).select_from(LINKS)).scalar_one())
+def stored_evidence(conn: Connection) -> int:
+    """Return how many evidence records the stored impact attributed."""
+    stored = get_meta(conn, INPUTS)
+    return int(json.loads(stored).get("evidence", 0)) if stored else 0

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, select, update
 
-from impactlink.core.matching import Link
+from impactlink.core.attribution import issue_text
+from impactlink.core.matching import Matcher
 from impactlink.core.models import Issue, IssueKey
-from impactlink.store.records import QUARANTINE, _upsert, now
+from impactlink.core.text import cap, join_terms, split_terms, tokenizer
+from impactlink.store.records import QUARANTINE, RESPONSES, _upsert, now
 from impactlink.store.tables import (
     ImpactRow,
     IssueRow,
-    LinkRow,
     RunRow,
     WrittenRow,
 )
 
 ISSUES: Table = IssueRow.__table__  # type: ignore[attr-defined]
-LINKS: Table = LinkRow.__table__  # type: ignore[attr-defined]
 IMPACTS: Table = ImpactRow.__table__  # type: ignore[attr-defined]
 WRITTEN: Table = WrittenRow.__table__  # type: ignore[attr-defined]
 RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
@@ -29,13 +29,25 @@ RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
 
 def sync_issues(engine: Engine, tracker: str, issues: Sequence[Issue],
                 features: Mapping[IssueKey, tuple[str, ...]]) -> None:
-    """Store the tracker's issues; those it no longer lists are marked closed."""
+    """Store the tracker's issues with their texts' terms; those it no longer lists are closed."""
     synced = now()
-    rows = [{"key": i.key, "tracker": tracker, "title": i.title, "url": i.url,
-             "state": i.state, "labels": json.dumps(list(i.labels)),
-             "components": json.dumps(list(i.components)),
-             "features": "|".join(features.get(i.key, ())), "synced_at": synced}
-            for i in issues]
+    with engine.connect() as conn:
+        known = {r.key: (r.title, r.body, r.terms)
+                 for r in conn.execute(select(ISSUES.c.key, ISSUES.c.title, ISSUES.c.body,
+                                              ISSUES.c.terms))}
+    rows = []
+    for i in issues:
+        body = cap(i.body)
+        before = known.get(i.key)
+        if before is not None and before[:2] == (i.title, body):
+            terms = before[2]  # the text is unchanged: no text work
+        else:
+            terms = join_terms(tokenizer().tokens(issue_text(i.title, body)))
+        rows.append({"key": i.key, "tracker": tracker, "title": i.title, "url": i.url,
+                     "state": i.state, "labels": json.dumps(list(i.labels)),
+                     "components": json.dumps(list(i.components)),
+                     "features": "|".join(features.get(i.key, ())), "body": body,
+                     "terms": terms, "synced_at": synced})
     with engine.begin() as conn:
         _upsert(conn, ISSUES, rows, ["key"])
         conn.execute(update(ISSUES).where(ISSUES.c.synced_at < synced).values(state="closed"))
@@ -44,40 +56,69 @@ def sync_issues(engine: Engine, tracker: str, issues: Sequence[Issue],
 def load_issues(conn: Connection) -> list[Issue]:
     """Return the stored issues."""
     return [Issue(IssueKey(r.key), r.title, r.url, r.state, tuple(json.loads(r.labels)),
-                  tuple(json.loads(r.components)))
+                  tuple(json.loads(r.components)), r.body)
             for r in conn.execute(select(ISSUES).order_by(ISSUES.c.key))]
 
 
-def save_links(engine: Engine, links: Iterable[tuple[str, Link]]) -> int:
-    """Replace the stored links (link key → issue, with why); return how many."""
-    rows = [{"issue_key": link.issue, "link_key": key, "features": "|".join(link.features),
-             "refs": "|".join(link.references), "share": link.share, "reasons": link.reasons}
-            for key, link in links]
+def issue_terms(conn: Connection) -> dict[IssueKey, list[str]]:
+    """Return the stored terms of every open issue's text (tf and dl)."""
+    query = select(ISSUES.c.key, ISSUES.c.terms).where(ISSUES.c.state == "open")
+    return {IssueKey(k): split_terms(t) for k, t in conn.execute(query)}
+
+
+def retokenize_issues(engine: Engine) -> int:
+    """Make every stored issue's terms anew (the tokenizer changed); return how many."""
     with engine.begin() as conn:
-        conn.execute(delete(LINKS))
-        if rows:
-            conn.execute(LINKS.insert(), rows)
+        rows = conn.execute(select(ISSUES.c.key, ISSUES.c.title, ISSUES.c.body)).all()
+        for key, title, body in rows:
+            conn.execute(update(ISSUES).where(ISSUES.c.key == key).values(
+                terms=join_terms(tokenizer().tokens(issue_text(title, body)))))
     return len(rows)
 
 
-def link_keys(conn: Connection, issue: str) -> dict[str, str]:
-    """Return an issue's link keys with the reasons each links it."""
-    query = select(LINKS.c.link_key, LINKS.c.reasons).where(LINKS.c.issue_key == issue)
-    return {k: why for k, why in conn.execute(query)}
+def linking_keys(conn: Connection, matcher: Matcher, issue: str) -> dict[str, str]:
+    """Return the stored link keys that link records to an issue, with why."""
+    from impactlink.store.records import TICKETS
+
+    keys: set[str] = set()
+    for table in (TICKETS, RESPONSES):
+        keys.update(k for (k,) in conn.execute(select(table.c.link_key).distinct()) if k)
+    out = {}
+    for key in keys:
+        for link in matcher.links(key):
+            if link.issue == issue:
+                out[key] = link.reasons
+    return out
 
 
-def representative_comments(conn: Connection, issue: str, start: datetime, end: datetime,
-                            limit: int) -> list[str]:
-    """Return the newest comments of dissatisfied linked responses in the window (raw text)."""
-    from impactlink.store.records import RESPONSES
+def representative_comments(conn: Connection, keys: Mapping[str, str], start: datetime,
+                            end: datetime, limit: int,
+                            preferred: Sequence[str] = ()) -> list[str]:
+    """Return comments of dissatisfied linked responses in the window (raw text).
 
+    Those of ``preferred`` records (``source:external_id``: the issue's strongest matches)
+    come first, then the newest of the records that name the issue or share its features.
+    """
     r = RESPONSES
-    keys = select(LINKS.c.link_key).where(LINKS.c.issue_key == issue)
-    query = (select(r.c.comment)
-             .where(r.c.link_key.in_(keys), r.c.submitted_at > start, r.c.submitted_at <= end,
-                    r.c.status == "answered", r.c.satisfied.is_(False), r.c.comment != "")
-             .order_by(r.c.submitted_at.desc(), r.c.id.desc()).limit(limit))
-    return [text for (text,) in conn.execute(query)]
+    if limit <= 0 or not keys:
+        return []
+    base = (select(r.c.source, r.c.external_id, r.c.comment)
+            .where(r.c.link_key.in_(list(keys)), r.c.submitted_at > start,
+                   r.c.submitted_at <= end, r.c.status == "answered",
+                   r.c.satisfied.is_(False), r.c.comment != ""))
+    picked: list[str] = []
+    wanted = set(preferred)
+    if wanted:
+        for source, external_id, text in conn.execute(base):
+            if f"{source}:{external_id}" in wanted:
+                picked.append(text)
+    query = base.order_by(r.c.submitted_at.desc(), r.c.id.desc()).limit(limit + len(picked))
+    for _, _, text in conn.execute(query):
+        if len(picked) >= limit:
+            break
+        if text not in picked:
+            picked.append(text)
+    return picked[:limit]
 
 
 def load_impacts(conn: Connection) -> dict[str, dict[str, Any]]:

@@ -30,6 +30,10 @@ class TicketRow(SQLModel, table=True):
     updated_at: datetime | None = None
     status: str = Field(default="", max_length=100)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The first 2,000 characters of the description or first message (core.text.cap)."""
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The distinct stems of subject + description (core.text), space-joined."""
     tags: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     refs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     link_key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -58,6 +62,8 @@ class ResponseRow(SQLModel, table=True):
     respondent_id: str | None = Field(default=None, max_length=200)
     customer_key: str = Field(max_length=420)
     comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The distinct stems of the comment and of the rated ticket's text, space-joined."""
     tags: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     refs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     own_key: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -90,6 +96,10 @@ class IssueRow(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=300)
     tracker: str = Field(max_length=20)
     title: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The first 2,000 characters of the body (GitHub) or description (Jira)."""
+    terms: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    """The stems of title + body in order, repeats kept (tf and dl), space-joined."""
     url: str = Field(default="", max_length=1000)
     state: str = Field(default="open", max_length=20)
     labels: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
@@ -98,19 +108,18 @@ class IssueRow(SQLModel, table=True):
     synced_at: datetime
 
 
-class LinkRow(SQLModel, table=True):
-    """Why the records with one link key belong to one issue."""
+class MatchRow(SQLModel, table=True):
+    """A record's strongest text matches among its candidates, for one state of them."""
 
-    __tablename__ = "link"
-    __table_args__ = (UniqueConstraint("issue_key", "link_key", name="uq_link_issue_key"),)
+    __tablename__ = "record_match"
 
-    id: int | None = Field(default=None, primary_key=True)
-    issue_key: str = Field(max_length=300, index=True)
-    link_key: str = Field(sa_column=Column(Text, nullable=False))
-    features: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    refs: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    share: float = 1.0
-    reasons: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    kind: str = Field(primary_key=True, max_length=1)
+    """"t" for a ticket row, "r" for a response row."""
+    record_id: int = Field(primary_key=True)
+    candidates: str = Field(max_length=64)
+    """The fingerprint of the candidate set (its issues and their terms) the matches are for."""
+    matches: str = Field(sa_column=Column(Text, nullable=False))
+    """The k best (issue, BM25 score) with s > 0: ``key=score`` joined by a tab."""
 
 
 class ImpactRow(SQLModel, table=True):

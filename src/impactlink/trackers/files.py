@@ -1,5 +1,8 @@
 """Issues from a JSON export: ``gh issue list --json ...`` or a Jira search export.
 
+Issue text comes from ``body`` (gh) or ``fields.description`` (Jira: ADF from Cloud, wiki
+text from Data Center).
+
 Teams export issues this way to try impactlink before granting it API access; the
 write-back of this tracker is the printed plan, so it plans no writes.
 """
@@ -16,6 +19,7 @@ from impactlink.core.models import Issue, IssueKey
 from impactlink.core.refs import find_refs
 from impactlink.errors import ConfigError
 from impactlink.trackers.base import Change, Write
+from impactlink.trackers.jira_text import description_text
 
 _DONE = {"closed", "done", "resolved", "won't do", "wont do", "cancelled", "canceled"}
 
@@ -51,7 +55,7 @@ def _github_issue(item: dict[str, Any], default_repo: str | None) -> Issue:
     else:
         raise ValueError("an issue without url needs tracker.default_repo")
     return Issue(IssueKey(key), str(item.get("title") or ""), url, _state(item.get("state")),
-                 _names(item.get("labels")))
+                 _names(item.get("labels")), body=str(item.get("body") or ""))
 
 
 def _jira_issue(item: dict[str, Any]) -> Issue:
@@ -59,7 +63,8 @@ def _jira_issue(item: dict[str, Any]) -> Issue:
     assert isinstance(fields, dict)
     return Issue(IssueKey(str(item["key"])), str(fields.get("summary") or ""),
                  str(item.get("url") or item.get("self") or ""), _state(fields.get("status")),
-                 _names(fields.get("labels")), _names(fields.get("components")))
+                 _names(fields.get("labels")), _names(fields.get("components")),
+                 body=description_text(fields.get("description")))
 
 
 def parse_issues(data: Any, default_repo: str | None = None) -> list[Issue]:
@@ -107,7 +112,7 @@ class FileTracker:
             self.fetch_issues(())
         except ConfigError as exc:
             return [f"{exc} — export issues with `gh issue list --json "
-                    f"number,title,state,labels,url` or a Jira search export"]
+                    f"number,title,state,labels,url,body` or a Jira search export"]
         return []
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from impactlink.config import GithubTrackerConfig
 from impactlink.core.matching import Catalog
 from impactlink.core.models import Issue, IssueKey
-from impactlink.core.render import MARKER, render_comment
+from impactlink.core.render import MARKER, render_comment, seal
 from impactlink.errors import TrackerAuthError, TrackerError
 from impactlink.trackers.base import Change, Write
 from impactlink.trackers.github_client import GithubClient, GithubHTTPError, build_auth
@@ -51,7 +51,7 @@ class GithubTracker:
         self._projects = (ProjectFields(self._client, config, config.project)
                           if config.project else None)
         self._nodes: dict[str, str] = {}
-        self._comments = ManagedComments(self._client)
+        self._comments = ManagedComments(self._client, app_id=config.app_id)
         self._repo_info: dict[str, dict[str, Any]] = {}
         self._repo_labels: dict[str, set[str]] = {}
 
@@ -146,7 +146,8 @@ class GithubTracker:
             key=key, title=str(item.get("title") or ""), url=str(item.get("html_url") or ""),
             state="closed" if item.get("state") == "closed" else "open",
             labels=tuple(sorted(str(lb["name"]) for lb in item.get("labels") or []
-                                if isinstance(lb, dict) and lb.get("name"))))
+                                if isinstance(lb, dict) and lb.get("name"))),
+            body=str(item.get("body") or ""))
 
     def _resolve(self, ref: str) -> tuple[str, int] | None:
         match = _REF.match(ref.strip())
@@ -180,8 +181,8 @@ class GithubTracker:
 
     def _plan_comment(self, change: Change) -> Write:
         repo, number = _split(change.issue.key)
-        body = render_comment(None if _cleared(change) else change.impact,
-                              self._quotes(change, repo), marker=MARKER)
+        body = seal(render_comment(None if _cleared(change) else change.impact,
+                                   self._quotes(change, repo), marker=MARKER), MARKER)
         requests = self._comments.requests(change.issue.key, repo, number,
                                            cleared=_cleared(change))
         return Write("comment", {"body": body}, requests)

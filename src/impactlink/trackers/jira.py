@@ -24,10 +24,12 @@ from impactlink.trackers.base import Change, Write
 from impactlink.trackers.jira_client import JiraClient, JiraHTTPError
 from impactlink.trackers.jira_fields import number_fields, screen_fields, screen_problems
 from impactlink.trackers.jira_jql import feature_query, is_issue_key, keys_query, project_of
+from impactlink.trackers.jira_text import description_text
 
 log = logging.getLogger(__name__)
 
 _BASE_FIELDS = ("summary", "status", "labels", "components", "issuetype", "project")
+_TEXT_FIELDS = ("description",)
 _PAGE = 100
 
 
@@ -57,6 +59,7 @@ class JiraTracker:
         self._seen: dict[str, _Seen] = {}
         self._ids: dict[str, str] | None = None
         self._screens: dict[tuple[str, str], frozenset[str]] = {}
+        self._comments = jira_comments.ManagedComments(self._client)
 
     @property
     def client(self) -> JiraClient:
@@ -65,7 +68,7 @@ class JiraTracker:
     def fetch_issues(self, references: Collection[str]) -> list[Issue]:
         """List unresolved issues carrying a feature, plus the referenced ones; a cycle starts."""
         self._client.start_cycle()
-        wanted = [*_BASE_FIELDS, *self._field_ids().values()]
+        wanted = [*_BASE_FIELDS, *_TEXT_FIELDS, *self._field_ids().values()]
         found: dict[str, Issue] = {}
         jql = self._feature_jql()
         if jql is not None:
@@ -119,7 +122,7 @@ class JiraTracker:
             body = jira_comments.comment_body(str(write.content["text"]),
                                               adf=self._client.cloud)
             self._client.call(f"write the managed comment of {key}",
-                              lambda: jira_comments.write_managed(self._client, key, body))
+                              lambda: self._comments.write(key, body))
         else:
             raise TrackerError(f"unknown target {write.target!r} for the Jira tracker")
 
@@ -199,7 +202,8 @@ class JiraTracker:
         found[key] = Issue(IssueKey(key), str(fields.get("summary") or ""),
                            f"{self._config.url.rstrip('/')}/browse/{key}",
                            "closed" if _status_category(item) == "done" else "open",
-                           tuple(sorted(labels)), tuple(sorted(components)))
+                           tuple(sorted(labels)), tuple(sorted(components)),
+                           body=description_text(fields.get("description")))
 
     def _read(self, key: str) -> _Seen:
         """Read one issue that this cycle's listing did not carry."""

@@ -20,6 +20,7 @@ PATHS = {
     "/repos/{owner}/{repo}/issues/{issue_number}/comments": ["get", "post"],
     "/repos/{owner}/{repo}/issues/comments/{comment_id}": ["patch"],
     "/app/installations/{installation_id}/access_tokens": ["post"],
+    "/user": ["get"],
 }
 
 

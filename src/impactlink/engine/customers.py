@@ -1,0 +1,231 @@
+"""Per-issue customer figures in bulk: observed, named, Σ share, weighted, ARR, segments.
+
+A feature-linked record gives every candidate the same attribution 1/Z but for its k kept
+matches, so customer figures stay sparse: a customer's *base* share is counted once per
+issue group (the open issues with one feature set: they have the same candidates'
+records), and only the few (customer, issue) pairs where a kept match or a naming raises
+it are corrected per issue. core.impact.compute is the same model one record at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from impactlink.core.models import IssueKey
+
+Segment = tuple[str, str]
+
+
+@dataclass
+class Evidence:
+    """The evidence records of the window, as columns (one row per record)."""
+
+    customer: np.ndarray
+    """Customer index (into the customers' weight and ARR columns)."""
+    ticket: np.ndarray
+    """True for a ticket, False for a dissatisfied answer."""
+    multiplier: np.ndarray
+    segments: np.ndarray
+    """Index into the segment-pairs table."""
+    feature_set: np.ndarray
+    """Index of the record's feature set when it names no open issue, else -1."""
+    base: np.ndarray
+    """The attribution of every candidate outside the kept matches (feature-linked records)."""
+    kept_record: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    kept_issue: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    kept_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    named_record: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    named_issue: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+@dataclass
+class CustomerTotals:
+    """One issue's customer figures (see core.impact.IssueCounts)."""
+
+    observed: int = 0
+    scaled: float = 0.0
+    named: int = 0
+    share: float = 0.0
+    weighted: float = 0.0
+    arr: float = 0.0
+    linked_arr: float = 0.0
+    full: int = 0
+    segments: dict[Segment, int] = field(default_factory=dict)
+
+
+def _reduce(keys: np.ndarray, *columns: tuple[np.ndarray, np.ufunc]
+            ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Return the distinct keys and, per column, its reduction over each key's rows."""
+    if len(keys) == 0:
+        return keys, [np.zeros(0, dtype=c.dtype) for c, _ in columns]
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], [op.reduceat(c[order], starts) for c, op in columns]
+
+
+@dataclass
+class _Rows:
+    """Distinct (customer, target) rows with their combined flags and share."""
+
+    customer: np.ndarray
+    target: np.ndarray
+    share: np.ndarray
+    ticket: np.ndarray
+    dissatisfied: np.ndarray
+    multiplier: np.ndarray
+
+
+def _combine(customer: np.ndarray, target: np.ndarray, width: int, share: np.ndarray,
+             ticket: np.ndarray, dissatisfied: np.ndarray, multiplier: np.ndarray) -> _Rows:
+    """Return one row per (customer, target): share and multiplier maxima, flags any."""
+    keys = customer.astype(np.int64) * width + target
+    mult = np.where(ticket, multiplier, 1.0)
+    uniq, (sh, tk, dis, mu) = _reduce(keys, (share, np.maximum), (ticket, np.logical_or),
+                                      (dissatisfied, np.logical_or), (mult, np.maximum))
+    return _Rows(uniq // width, uniq % width, sh, tk, dis, mu)
+
+
+class Engine:
+    """Counts customers per issue from evidence, issue groups and customer columns."""
+
+    def __init__(self, issues: Sequence[IssueKey], issue_group: np.ndarray,
+                 compatible: Sequence[Sequence[int]], weight: np.ndarray, arr: np.ndarray,
+                 segment_pairs: Sequence[Sequence[int]], pair_names: Sequence[Segment]) -> None:
+        self.issues = issues
+        self.issue_group = issue_group
+        """Group (feature set of open issues) of each issue."""
+        self.groups = int(issue_group.max()) + 1 if len(issue_group) else 0
+        self.compatible = compatible
+        """Per record feature set: the issue groups that share a feature with it."""
+        self.weight = weight
+        self.arr = arr
+        """ARR per customer, NaN when unknown."""
+        self.segment_pairs = segment_pairs
+        self.pair_names = pair_names
+
+    def totals(self, ev: Evidence) -> dict[IssueKey, CustomerTotals]:
+        """Return each issue's customer figures."""
+        base = self._base_rows(ev)
+        out: dict[IssueKey, CustomerTotals] = {}
+        group_totals = self._sums(base, base.target, self.groups)
+        special = self._special_rows(ev)
+        b_keys = base.customer.astype(np.int64) * max(self.groups, 1) + base.target
+        s_group = self.issue_group[special.target]
+        lookup = special.customer.astype(np.int64) * max(self.groups, 1) + s_group
+        pos = np.searchsorted(b_keys, lookup)
+        pos_c = np.minimum(pos, max(len(b_keys) - 1, 0))
+        found = (pos < len(b_keys)) & (b_keys[pos_c] == lookup) if len(b_keys) else \
+            np.zeros(len(lookup), dtype=bool)
+        merged = _Rows(special.customer, special.target,
+                       np.where(found, np.maximum(special.share, base.share[pos_c]),
+                                special.share) if len(b_keys) else special.share,
+                       special.ticket | (found & base.ticket[pos_c]) if len(b_keys)
+                       else special.ticket,
+                       special.dissatisfied | (found & base.dissatisfied[pos_c]) if len(b_keys)
+                       else special.dissatisfied,
+                       np.where(found, np.maximum(special.multiplier, base.multiplier[pos_c]),
+                                special.multiplier) if len(b_keys) else special.multiplier)
+        plus = self._sums(merged, merged.target, len(self.issues))
+        minus = self._sums(_take(base, pos_c[found]), special.target[found], len(self.issues)) \
+            if len(b_keys) else [np.zeros(len(self.issues))] * len(plus)
+        named = np.bincount(self._named_pairs(ev)[1], minlength=len(self.issues))
+        segments = self._segments(ev)
+        for i, key in enumerate(self.issues):
+            g = int(self.issue_group[i])
+            v = [float(col[g]) + float(more[i]) - float(less[i])
+                 for col, more, less in zip(group_totals, plus, minus, strict=True)]
+            t = CustomerTotals(round(v[0]), v[1], int(named[i]), v[3], v[4], v[5], v[6],
+                               round(v[7]), segments.get(i, {}))
+            if t.observed:
+                out[key] = t
+        return out
+
+    def _base_rows(self, ev: Evidence) -> _Rows:
+        """(customer, issue group) rows of the feature-linked evidence."""
+        rec = np.flatnonzero(ev.feature_set >= 0)
+        lengths = np.array([len(self.compatible[f]) for f in ev.feature_set[rec]], dtype=np.int64)
+        rows = np.repeat(rec, lengths)
+        targets = np.fromiter((g for f in ev.feature_set[rec] for g in self.compatible[f]),
+                              dtype=np.int64, count=int(lengths.sum()))
+        return _combine(ev.customer[rows], targets, max(self.groups, 1), ev.base[rows],
+                        ev.ticket[rows], ~ev.ticket[rows], ev.multiplier[rows])
+
+    def _named_pairs(self, ev: Evidence) -> tuple[np.ndarray, np.ndarray]:
+        keys = ev.customer[ev.named_record].astype(np.int64) * len(self.issues) + ev.named_issue
+        uniq = np.unique(keys)
+        return uniq // max(len(self.issues), 1), uniq % max(len(self.issues), 1)
+
+    def _special_rows(self, ev: Evidence) -> _Rows:
+        """(customer, issue) rows raised above the base: kept matches and namings."""
+        rec = np.concatenate([ev.kept_record, ev.named_record]).astype(np.int64)
+        issue = np.concatenate([ev.kept_issue, ev.named_issue]).astype(np.int64)
+        share = np.concatenate([ev.kept_share, np.ones(len(ev.named_record))])
+        # A kept match adds no flag of its own: its record is in the base rows already.
+        named = np.r_[np.zeros(len(ev.kept_record), bool), np.ones(len(ev.named_record), bool)]
+        return _combine(ev.customer[rec], issue, max(len(self.issues), 1), share,
+                        ev.ticket[rec] & named, ~ev.ticket[rec] & named, ev.multiplier[rec])
+
+    def _sums(self, rows: _Rows, target: np.ndarray, width: int) -> list[np.ndarray]:
+        """Per target: observed, scaled, 0 (named), Σ share, Σ w·share, ARR sums, full shares."""
+        affected = rows.ticket | rows.dissatisfied
+        target = target[affected]
+        share = rows.share[affected]
+        c = rows.customer[affected]
+        arr = self.arr[c]
+        known = ~np.isnan(arr)
+        arr0 = np.where(known, arr, 0.0)
+        scaled = np.where(rows.dissatisfied[affected], 1.0, rows.multiplier[affected])
+        cols = [np.ones(len(c)), scaled, np.zeros(len(c)), share, self.weight[c] * share,
+                share * arr0, arr0, (share == 1.0).astype(float)]
+        return [np.bincount(target, weights=col, minlength=width) for col in cols]
+
+    def _segments(self, ev: Evidence) -> dict[int, dict[Segment, int]]:
+        """Distinct evidence customers per (issue, segment value)."""
+        pairs_of = self.segment_pairs
+        # Base: per (group, pair) the distinct customers of feature-linked evidence.
+        rec = np.flatnonzero(ev.feature_set >= 0)
+        seen_base: set[tuple[int, int, int]] = set()
+        for r in rec.tolist():
+            c = int(ev.customer[r])
+            for g in self.compatible[int(ev.feature_set[r])]:
+                for p in pairs_of[int(ev.segments[r])]:
+                    seen_base.add((g, p, c))
+        counts: dict[tuple[int, int], int] = {}
+        for g, p, _ in seen_base:
+            counts[(g, p)] = counts.get((g, p), 0) + 1
+        extra: set[tuple[int, int, int]] = set()
+        for r, i in zip(ev.named_record.tolist(), ev.named_issue.tolist(), strict=True):
+            g = int(self.issue_group[i])
+            c = int(ev.customer[r])
+            for p in pairs_of[int(ev.segments[r])]:
+                if (g, p, c) not in seen_base:
+                    extra.add((i, p, c))
+        out: dict[int, dict[Segment, int]] = {}
+        by_group: dict[int, list[int]] = {}
+        for i, g in enumerate(self.issue_group.tolist()):
+            by_group.setdefault(g, []).append(i)
+        for (g, p), n in counts.items():
+            for i in by_group.get(g, ()):
+                out.setdefault(i, {})[self.pair_names[p]] = n
+        for i, p, _ in extra:
+            d = out.setdefault(i, {})
+            d[self.pair_names[p]] = d.get(self.pair_names[p], 0) + 1
+        return out
+
+
+def _take(rows: _Rows, idx: np.ndarray) -> _Rows:
+    return _Rows(rows.customer[idx], rows.target[idx], rows.share[idx], rows.ticket[idx],
+                 rows.dissatisfied[idx], rows.multiplier[idx])
+
+
+def customer_columns(keys: Sequence[str], weights: Mapping[str, float],
+                     arrs: Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Return the weight and ARR (NaN when unknown) columns of customers, in key order."""
+    w = np.array([weights.get(k, 1.0) for k in keys], dtype=np.float64)
+    a = np.array([np.nan if (v := arrs.get(k)) is None else v for k in keys],
+                 dtype=np.float64)
+    return w, a

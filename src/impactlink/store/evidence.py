@@ -1,0 +1,100 @@
+"""The window's evidence records (tickets, dissatisfied answers) and their stored text matches.
+
+A record's matches are its k best candidates with s > 0 (core.attribution), stored with the
+fingerprint of the candidate set they were computed against: while that set (its issues,
+their texts, k and the tokenizer) is unchanged, a cycle reuses them and does no text work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, and_, literal, select, union_all
+
+from impactlink.core.models import IssueKey
+from impactlink.store.aggregate import Ranges
+from impactlink.store.records import RESPONSES, TICKETS
+from impactlink.store.tables import MatchRow
+from impactlink.store.upserts import upsert_values
+
+MATCHES: Table = MatchRow.__table__  # type: ignore[attr-defined]
+
+
+class EvidenceRow(NamedTuple):
+    kind: str
+    """"t" ticket, "r" response."""
+    row_id: int
+    source: str
+    external_id: str
+    customer_key: str
+    account: str | None
+    link_key: str
+    segments: str
+    terms: str
+    candidates: str | None
+    """The fingerprint the stored matches are for (None: none stored)."""
+    matches: str | None
+
+
+def evidence(conn: Connection, ranges: Ranges) -> list[EvidenceRow]:
+    """Return the linked tickets and dissatisfied answers of the current window."""
+    r, t, m = RESPONSES, TICKETS, MATCHES
+    tickets = (
+        select(literal("t").label("kind"), t.c.id, t.c.source, t.c.external_id, t.c.customer_key,
+               t.c.customer_id, t.c.link_key, t.c.segments, t.c.terms, m.c.candidates,
+               m.c.matches)
+        .select_from(t.outerjoin(m, and_(m.c.kind == "t", m.c.record_id == t.c.id)))
+        .where(ranges.tickets, t.c.link_key != ""))
+    responses = (
+        select(literal("r"), r.c.id, r.c.source, r.c.external_id, r.c.customer_key,
+               r.c.customer_id, r.c.link_key, r.c.segments, r.c.terms, m.c.candidates,
+               m.c.matches)
+        .select_from(r.outerjoin(m, and_(m.c.kind == "r", m.c.record_id == r.c.id)))
+        .where(ranges.responses, r.c.status == "answered", r.c.satisfied.is_(False),
+               r.c.link_key != ""))
+    return [EvidenceRow(*row) for row in conn.execute(union_all(tickets, responses))]
+
+
+def parse_matches(text: str | None) -> tuple[tuple[IssueKey, float], ...]:
+    """Return stored matches: ``key=score`` joined by tabs."""
+    if not text:
+        return ()
+    out = []
+    for item in text.split("\t"):
+        key, _, score = item.rpartition("=")
+        out.append((IssueKey(key), float(score)))
+    return tuple(out)
+
+
+def format_matches(matches: Iterable[tuple[str, float]]) -> str:
+    """Return matches as stored (repr keeps every bit of the float)."""
+    return "\t".join(f"{key}={score!r}" for key, score in matches)
+
+
+def save_matches(conn: Connection, rows: Sequence[tuple[str, int, str, str]]) -> None:
+    """Store (kind, record id, candidates fingerprint, matches) rows, replacing older ones."""
+    if rows:
+        upsert_values(conn, MATCHES, ("kind", "record_id", "candidates", "matches"),
+                      list(rows), ["kind", "record_id"])
+
+
+def forget_matches(conn: Connection) -> None:
+    """Drop every stored match (the tokenizer changed)."""
+    conn.execute(MATCHES.delete())
+
+
+def texts_of(conn: Connection, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+    """Return the terms of some records, by (kind, row id)."""
+    out: dict[tuple[str, int], Any] = {}
+    by_kind: dict[str, list[int]] = {}
+    for kind, row_id in wanted:
+        by_kind.setdefault(kind, []).append(row_id)
+    for kind, ids in by_kind.items():
+        table = TICKETS if kind == "t" else RESPONSES
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for row_id, terms in conn.execute(select(table.c.id, table.c.terms)
+                                              .where(table.c.id.in_(chunk))):
+                out[(kind, row_id)] = terms
+    return out
