@@ -25,8 +25,11 @@ lint: $(BIN)/impactlink
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy src
 
+# The performance figures of issue 9 (benchmarks/cycle.py); a quicker subset, e.g.:
+#   make bench BENCH_ARGS="--records 100k --sizes 10k,100k --skip-postgres"
 bench: $(BIN)/impactlink
-	$(BIN)/python benchmarks/ingest_compute.py
+	$(BIN)/python -c "import duckdb" 2>/dev/null || $(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/cycle.py $(BENCH_ARGS)
 
 examples: $(BIN)/impactlink
 	$(BIN)/python examples/generate.py

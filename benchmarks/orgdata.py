@@ -43,6 +43,7 @@ from orgvocab import (
     COMPONENTS,
     CONDITIONS,
     CONTEXT,
+    CUSTOMER_NOTES,
     FEATURE_TALK,
     FEATURES,
     GENERIC_SUBJECTS,
@@ -67,6 +68,7 @@ OPEN = 0.9
 SECOND_LABEL = 0.12
 NO_FEATURE = 0.01  # open issues without a feature label: linked by references alone
 SUBJECTS, SENTENCES = 8, 10  # variants per bug
+CHUNK = 300_000  # records generated and written at a time
 PLANS = [("free", 0.45, 0.0), ("pro", 0.33, 1200.0), ("business", 0.17, 9000.0),
          ("enterprise", 0.05, 60000.0)]
 NAMES = list(FEATURES)
@@ -191,7 +193,7 @@ def body(rng: random.Random, name: str, c1: tuple[str, ...], c2: tuple[str, ...]
     """Return an issue body as engineers write them: summary, steps, logs, notes."""
     slug, slug2 = (c[0].lower().replace(" ", "_").replace("-", "_") for c in (c1, c2))
     camel = "".join(w.capitalize() for w in slug.split("_"))
-    notes = rng.sample(REPORT_NOTES, 5)
+    notes = rng.sample(REPORT_NOTES, 8)
     release = f"4.{rng.randint(2, 30)}.{rng.randint(0, 9)}"
     return "\n".join([
         f"When {action} {condition}, the {c1[0]} {symptom} on {platform}. {notes[0]} "
@@ -215,6 +217,12 @@ def body(rng: random.Random, name: str, c1: tuple[str, ...], c2: tuple[str, ...]
         f"- {notes[2]}", f"- {notes[3]}", f"- Customers describe it as \"the "
         f"{said(rng, c1)} {pick(rng, paraphrases)}\" or \"{said(rng, c2)} "
         f"{pick(rng, paraphrases)}\".", f"- {notes[4]}", f"- Possibly related to #{related}.",
+        "", "### Impact",
+        f"Accounts that rely on the {c1[0]} every day are hit first; the {said(rng, c2)} "
+        f"{pick(rng, paraphrases)} for them as well. {notes[5]} {notes[6]}", "",
+        "### Workaround",
+        f"Avoid {action} {condition} until the fix ships, or use the {c2[0]} from another "
+        f"device. {notes[7]}",
     ])
 
 
@@ -303,7 +311,11 @@ def ticket_rows(org: Org, rng: np.random.Generator, n: int, first: int,
     subject = pooled(org, rng, org.texts.subject_pool, SUBJECTS, bug, feature, generic_subjects)
     first_line = pooled(org, rng, org.texts.sentence_pool, SENTENCES, bug, feature, talk)
     second = pooled(org, rng, org.texts.sentence_pool, SENTENCES, bug, feature, talk)
-    second = np.where(rng.random(n) < 0.4, " " + second, "")
+    third = pooled(org, rng, org.texts.sentence_pool, SENTENCES, bug, feature, talk)
+    second = np.where(rng.random(n) < 0.7, " " + second, "")
+    third = np.where(rng.random(n) < 0.3, " " + third, "")
+    note = strings([f" {c}" if c else "" for c in CUSTOMER_NOTES])[
+        rng.integers(0, len(CUSTOMER_NOTES), n)]
     opener = strings([f"{o}\n\n" if o else "" for o in OPENERS])[
         rng.integers(0, len(OPENERS), n)]
     context = strings([f" {c}" if c else "" for c in CONTEXT])[rng.integers(0, len(CONTEXT), n)]
@@ -321,7 +333,7 @@ def ticket_rows(org: Org, rng: np.random.Generator, n: int, first: int,
     ref = org.ref_forms[target, form]
     in_field = np.where(refs & ~in_text, ref, "")
     ps = np.where(in_text, "\n\nP.S. this looks like " + org.ref_forms[target, form | 2], "")
-    description = opener + first_line + second + context + closer + ps
+    description = opener + first_line + second + third + context + note + closer + ps
     aliases = per_feature({f: list(FEATURES[f][0]) for f in NAMES}, 3)
     tag = aliases[feature, rng.integers(0, 3, n)]
     noise = rng.choice(["web", "urgent", "vip", "mobile", "enterprise", ""], n)
@@ -483,27 +495,30 @@ def generate(folder: Path, records_: int = 1_200_000, customers: int = 20_000,
     folder.mkdir(parents=True, exist_ok=True)
     org = build(seed, customers, issues)
     write_org(folder, org)
-    batch = records(org, records_, 0, 0, DAYS, seed + 1)
-    write_batch(folder, batch, append=False)
     meta = {"seed": seed, "customers": customers, "issues": issues, "as_of": AS_OF.isoformat(),
-            "tickets": len(batch.tickets), "responses": len(batch.responses[0]), "batches": 1,
-            "open_issues": int(org.is_open.sum())}
-    (folder / "orgdata.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+            "tickets": 0, "responses": 0, "batches": 0, "open_issues": int(org.is_open.sum())}
+    for _ in range(0, records_, CHUNK):  # in chunks, so that memory stays flat
+        add(folder, org, meta, min(CHUNK, records_ - meta["tickets"] - meta["responses"]),
+            DAYS)
     return meta
 
 
 def append(folder: Path, records_: int) -> dict[str, Any]:
     """Append records dated in the last day before AS_OF, new ids, same customers and issues."""
     meta = json.loads((folder / "orgdata.json").read_text(encoding="utf-8"))
-    org = build(meta["seed"], meta["customers"], meta["issues"])
-    batch = records(org, records_, meta["tickets"], meta["responses"], 1,
+    add(folder, build(meta["seed"], meta["customers"], meta["issues"]), meta, records_, 1)
+    return meta
+
+
+def add(folder: Path, org: Org, meta: dict[str, Any], n: int, days: float) -> None:
+    """Write one batch of n records after those in meta, and meta itself."""
+    batch = records(org, n, meta["tickets"], meta["responses"], days,
                     meta["seed"] + 1 + meta["batches"])
-    write_batch(folder, batch, append=True)
+    write_batch(folder, batch, append=meta["batches"] > 0)
     meta["tickets"] += len(batch.tickets)
     meta["responses"] += len(batch.responses[0])
     meta["batches"] += 1
     (folder / "orgdata.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    return meta
 
 
 def main() -> None:

@@ -188,6 +188,12 @@ CONTEXT = ["This started last week.", "It happens several times a day.",
            "We already cleared the cache and cookies.", "Happens every single time.",
            "Can you look into it asap?", "This is costing us money.", "Any update on this?",
            "We tried on two computers.", "Our manager is asking about it daily.", ""]
+CUSTOMER_NOTES = ["", "", "", "We are on the Business plan with about 40 users.",
+                  "Our store has around 3,000 products.", "I attached a screenshot.",
+                  "We use the admin in English and German.", "Our warehouse team sees it too.",
+                  "It is our busiest week of the year.", "Two of our admins confirmed it.",
+                  "Restarting did not help.", "It was fine until Monday.",
+                  "We followed the steps in your help centre article first."]
 CLOSERS = ["", "", "Thanks.", "Thanks in advance.", "Regards, Sam", "Cheers", "Best, Priya",
            "Kind regards, Tom", "Thank you!"]
 NEGATIVE = ["Still broken after two weeks.", "This keeps failing for our team.",

@@ -686,6 +686,7 @@ def responses(rng: random.Random, shop: Shop, ticket_rows: list[dict[str, object
     weights = [FEATURES[f][3] for f in features]
     everyone = list(shop.plan)
     rows: list[dict[str, object]] = []
+    newest: dict[str, tuple[datetime, int]] = {}  # each feature's newest complaint
     for n in range(1, 3601):
         feature = rng.choices(features, weights)[0]
         at = when(rng)
@@ -714,11 +715,17 @@ def responses(rng: random.Random, shop: Shop, ticket_rows: list[dict[str, object
                 row["comment"] = shop.comment(b, platform)
                 if b and not rated and rng.random() < 0.03:
                     row["issue_refs"] = reference(rng, b.number)
+                if at > newest.get(feature, (END - timedelta(days=DAYS), 0))[0]:
+                    newest[feature] = (at, len(rows))
         elif not offered:
             row["score"] = rng.choice([4, 5, 5])
             if rng.random() < 0.25:
                 row["comment"] = rng.choice(POSITIVE)
         rows.append(row)
+    # Each feature's newest complaint carries personal data, which quotes must redact.
+    for k, (_, index) in enumerate(sorted(newest.values())):
+        if not any(p in str(rows[index]["comment"]) for p in PII):
+            rows[index]["comment"] = f"{rows[index]['comment']} {PII[k % 2]}"
     # Bad rows, to show the quarantine: out-of-scale score, bad time, missing id.
     rows.append({**rows[10], "id": "R-BAD-1", "score": "7", "status": "answered"})
     rows.append({**rows[11], "id": "R-BAD-2", "submitted_at": "yesterday"})

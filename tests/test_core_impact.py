@@ -59,6 +59,14 @@ def one(records: Sequence[LinkedRecord], **kwargs: Any) -> Impact:
     return run(records, **kwargs)[IssueKey("acme/shop#1")]
 
 
+def explained(impact: Impact, *path: str | int) -> Any:
+    """Return an input the explanation carries (the figures behind the figures)."""
+    value: Any = impact.explanation
+    for part in path:
+        value = value[part]
+    return value
+
+
 _ids = itertools.count(1)
 
 
@@ -478,8 +486,8 @@ def test_a_satisfied_answer_changes_no_share() -> None:
         assert (impact.customers_observed, impact.attributed_customers, impact.named_customers,
                 impact.arr_at_risk) == (b.customers_observed, b.attributed_customers,
                                         b.named_customers, b.arr_at_risk)
-        assert impact.explanation["reach"]["weighted_share_sum"] == (  # type: ignore[index]
-            b.explanation["reach"]["weighted_share_sum"])  # type: ignore[index]
+        assert explained(impact, "reach", "weighted_share_sum") == (
+            explained(b, "reach", "weighted_share_sum"))
         assert (impact.responses, impact.satisfied) == (b.responses + 1, b.satisfied + 1)
     # even when it names the bug
     named = run([*base, sat("a:x", key="r:#1")], issues=SHARED, texts=THREE_TEXTS)
@@ -516,7 +524,7 @@ def test_affected_uses_the_whole_linked_estimate_and_the_unrounded_attributed_su
     assert (impact.method, impact.linked_affected, impact.customers_observed) == (
         "usage", 18, 8)
     assert (impact.named_customers, impact.attributed_customers) == (1, 3.33)
-    assert impact.explanation["attribution"]["attributed_customers"] == (  # type: ignore[index]
+    assert explained(impact, "attribution", "attributed_customers") == (
         pytest.approx(10 / 3))
     assert impact.affected == 8
     # range: Wilson(1/1) = 0.2065..1: max(8, 3.72) = 8 .. 18, scaled: 3.33 → 3 .. 7.5 → 8
@@ -537,8 +545,8 @@ def test_affected_uses_the_whole_linked_estimate_and_the_unrounded_attributed_su
 def test_attribution_settings(settings: dict[str, Any], shares: str | list[float]) -> None:
     records = [ticket("a:x", text="My card was declined at checkout")]
     impacts = run(records, issues=SHARED, texts=THREE_TEXTS, **settings)
-    got = [impacts[IssueKey(f"acme/shop#{n}")].explanation["attribution"][  # type: ignore[index]
-        "attributed_customers"] for n in (1, 2, 3)]
+    got = [explained(impacts[IssueKey(f"acme/shop#{n}")], "attribution", "attributed_customers")
+           for n in (1, 2, 3)]
     if shares == "text":
         assert got[0] > 0.5 > got[2] and math.fsum(got) == pytest.approx(1.0)
     else:
@@ -561,8 +569,8 @@ def test_suggested_links_are_feature_linked_evidence_matching_the_issue() -> Non
     link = first.suggested_links[0]
     assert (link.kind, link.words) == ("ticket", ("card", "declin"))
     assert link.attribution >= 0.5 and link.score > 0
-    matches = first.explanation["matches"]
-    assert [m["record"] for m in matches] == ["zd:1", "csat:2"]  # type: ignore[index,union-attr]
+    matches = explained(first, "matches")
+    assert [m["record"] for m in matches] == ["zd:1", "csat:2"]
     third = impacts[IssueKey("acme/shop#3")]
     assert [x.record for x in third.suggested_links] == ["csat:2"]
     assert third.suggested_links[0].words == ("checkout", "page", "slow")
@@ -574,7 +582,7 @@ def test_a_suggestion_needs_an_attribution_of_at_least_one_half_before_rounding(
     # e^(β·s) = 2 · 0.49998 / 0.50002: a = 0.49998, shown as 0.5 but below the threshold.
     texts = {"acme/shop#1": "Card declined", "acme/shop#2": "Coupon", "acme/shop#3": "Slow"}
     probe = run([ticket("a:x", text="card", record="zd:1")], issues=SHARED, texts=texts)
-    s = probe[IssueKey("acme/shop#1")].explanation["matches"][0]["score"]  # type: ignore[index]
+    s = explained(probe[IssueKey("acme/shop#1")], "matches", 0, "score")
     ratio = 2 * 0.49998 / 0.50002
     # the score shown is rounded to 4 decimals; recompute it exactly from BM25
     idf = math.log(1 + 2.5 / 1.5)
@@ -583,7 +591,7 @@ def test_a_suggestion_needs_an_attribution_of_at_least_one_half_before_rounding(
     beta = math.log(ratio) / exact
     impact = run([ticket("a:x", text="card", record="zd:1")], issues=SHARED, texts=texts,
                  text_weight=beta)[IssueKey("acme/shop#1")]
-    assert impact.explanation["matches"][0]["attribution"] == 0.5  # type: ignore[index]
+    assert explained(impact, "matches", 0, "attribution") == 0.5
     assert impact.suggested_links == ()
 
 
@@ -594,8 +602,8 @@ def test_the_explanation_lists_the_five_strongest_matches_by_attribution() -> No
     records = [ticket(f"a:{i}", text=" ".join(words[:i + 1]), record=f"zd:{i}")
                for i in range(7)]
     impact = run(records, issues=SHARED, texts=texts)[IssueKey("acme/shop#1")]
-    matches = impact.explanation["matches"]
-    assert [m["record"] for m in matches] == [  # type: ignore[index,union-attr]
+    matches = explained(impact, "matches")
+    assert [m["record"] for m in matches] == [
         "zd:6", "zd:5", "zd:4", "zd:3", "zd:2"]
     assert len(impact.suggested_links) <= 5
 
@@ -603,8 +611,8 @@ def test_the_explanation_lists_the_five_strongest_matches_by_attribution() -> No
 def test_issue_order_breaks_ties_among_equal_matches() -> None:
     texts = {k: "Card declined" for k in ("acme/shop#1", "acme/shop#2", "acme/shop#3")}
     impacts = run([ticket("a:x", text="card")], issues=SHARED, texts=texts, text_candidates=2)
-    got = [impacts[IssueKey(f"acme/shop#{n}")].explanation["attribution"][  # type: ignore[index]
-        "attributed_customers"] for n in (1, 2, 3)]
+    got = [explained(impacts[IssueKey(f"acme/shop#{n}")], "attribution", "attributed_customers")
+           for n in (1, 2, 3)]
     # idf within the set is ln(1 + 0.5 / 3.5) > 0; #1 and #2 keep their equal s, #3 gets e^0
     assert got[0] == got[1] > got[2]
     assert math.fsum(got) == pytest.approx(1.0)

@@ -87,7 +87,7 @@ def test_scores_parse_and_reach_satisfied_min(scale: Scale, raw: str | float, sc
         ("1-10", 0, "outside"),
         ("0-10", 11, "outside"),
         ("0-10", -1, "outside"),
-        ("1-5", "nan", "outside"),
+        ("1-5", "nan", "not a number"),
         ("1-5", "great", "not a number"),
         ("1-5", True, "not a number"),
         ("good/bad", "meh", "not one of"),

@@ -157,6 +157,12 @@ def test_the_wheel_built_as_the_dockerfile_does_runs_the_example(tmp_path: Path)
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert "Plan as of 2026-11-21 00:00 UTC" in dry.stdout
+    page = tmp_path / "impact.html"
+    html = subprocess.run([exe, "report", "--config", str(config), "--format", "html",
+                           "--output", str(page)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert html.returncode == 0, html.stderr
+    assert "#backlog" in page.read_text(), "the wheel carries the report's stylesheet"
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import impactlink; print(impactlink.__file__)"],
                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
@@ -464,17 +470,6 @@ def test_service_and_pod_monitor_select_only_the_serve_pods() -> None:
     assert kube("PodMonitor")["apiVersion"] == "monitoring.coreos.com/v1"
 
 
-def compose_settings(path: Path) -> Settings:
-    """Return the compose configuration's settings."""
-    from impactlink.config import StoreSettings
-
-    data = tomllib.loads(path.read_text())
-    if "password_file" not in StoreSettings.model_fields:
-        # Until config.py has [store] password_file (being added): check the rest.
-        data["store"].pop("password_file", None)
-    return parse_settings(data, Path("/config"))
-
-
 def test_compose_serves_the_examples_on_postgresql() -> None:
     (compose,) = documents("docker-compose.yml")
     service = compose["services"]["impactlink"]
@@ -486,7 +481,7 @@ def test_compose_serves_the_examples_on_postgresql() -> None:
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
     volumes = dict(v.rsplit(":", 1)[0].split(":") for v in service["volumes"])
     config_file = next(h for h, c in volumes.items() if c == str(params["config"]))
-    settings = compose_settings(DEPLOY / config_file)
+    settings = settings_in((DEPLOY / config_file).read_text())
     assert settings.store.url.startswith("postgresql") and "@postgres:" in settings.store.url
     examples = next(c for h, c in volumes.items() if Path(h).name == "examples")
     for source in settings.sources:
@@ -609,13 +604,10 @@ def test_compose_gives_each_container_a_password_only_its_user_can_read() -> Non
     assert ":" not in config["store"]["url"].split("@")[0].split("//")[1], "no password in url"
 
 
-def test_compose_config_parses_with_the_store_password_file() -> None:
-    from impactlink.config import StoreSettings
-
-    if "password_file" not in StoreSettings.model_fields:
-        pytest.skip("[store] password_file is not in config.py yet (being added)")
-    settings = compose_settings(DEPLOY / "compose" / "impactlink.toml")
-    assert str(getattr(settings.store, "password_file", "")) == "/run/secrets/pg_password"
+def test_compose_config_reads_the_store_password_from_the_secret() -> None:
+    settings = settings_in((DEPLOY / "compose" / "impactlink.toml").read_text())
+    assert str(settings.store.password_file) == "/run/secrets/pg_password"
+    assert settings.store.password_env is None
 
 
 def docker_engine() -> str | None:

@@ -20,7 +20,8 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from impactlink.html import charts
-from impactlink.report_html import ROW_FIELDS, PageContext, render_page, row_data
+from impactlink.html.rows import ROW_FIELDS, row_data
+from impactlink.report_html import PageContext, render_page
 from impactlink.store import history
 from impactlink.store.engine import open_engine
 
@@ -327,9 +328,13 @@ def browse(binary: str, profile: Path, *args: str) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=120)
 
 
-def console_errors(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines()
-            if "Uncaught" in line or ("CONSOLE" in line and ":ERROR:" in line)]
+def console_messages(stderr: str) -> list[str]:
+    """Return what the page wrote to the console (it writes nothing when all is well).
+
+    NOTE: with --enable-logging=stderr Chromium logs every console message as
+    INFO:CONSOLE, whatever its level, so any such line counts.
+    """
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
 
 
 def test_the_page_sorts_opens_and_shows_in_headless_chromium(tmp_path: Path) -> None:
@@ -349,7 +354,7 @@ def test_the_page_sorts_opens_and_shows_in_headless_chromium(tmp_path: Path) -> 
     tag = re.search(r"<html[^>]*>", dom)
     assert tag and 'data-ready="1"' in tag.group(0), "the table script did not finish"
     assert "data-js-errors" not in tag.group(0), tag.group(0)
-    assert console_errors(done.stderr) == []
+    assert console_messages(done.stderr) == []
     table = re.search(r'<table id="backlog"[^>]*>', dom)
     assert table
     attrs = dict(re.findall(r'data-([\w-]+)="([^"]*)"', table.group(0)))
@@ -365,4 +370,4 @@ def test_the_page_sorts_opens_and_shows_in_headless_chromium(tmp_path: Path) -> 
                   f"--screenshot={shot}", url)
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert console_errors(done.stderr) == []
+    assert console_messages(done.stderr) == []

@@ -10,31 +10,41 @@ import logging
 import os
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
 
 from impactlink import __version__
 from impactlink.config import Settings, load_settings
+from impactlink.core.redact import strip_controls
 from impactlink.core.report import TABLE_COLUMNS, ranked, table_rows, to_csv, to_json, to_markdown
 from impactlink.errors import ConfigError, ImpactlinkError
 from impactlink.explain import explain_issue
+from impactlink.logs import MaskedStream
 from impactlink.pipeline import CycleResult, Pipeline
 from impactlink.store import state
-from impactlink.store.engine import current_revision, head_revision, open_engine, upgrade
+from impactlink.store.engine import current_revision, head_revision, open_store, upgrade
 
 app = typer.Typer(help="Link what customers feel to the bugs engineers fix.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 # Piped output (CI logs, files) gets a width that fits the tables instead of 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+# Both consoles mask registered secrets, as the logs do (the streams are looked up late).
+stdout = MaskedStream(lambda: sys.stdout)
+out = Console(file=cast(TextIO, stdout), highlight=False,
+              width=None if sys.stdout.isatty() else 160)
+# An error is one line however long: soft wrap leaves the breaking to the terminal.
+err = Console(file=cast(TextIO, MaskedStream(lambda: sys.stderr)), highlight=False,
+              soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option(
     "--config", "-c", envvar="IMPACTLINK_CONFIG", help="The TOML configuration file.",
@@ -57,24 +67,44 @@ def parse_time(value: str | None) -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--as-of {value!r} is not an ISO 8601 time "
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ConfigError(f"{value!r} is not an ISO 8601 time within years 1–9999 "
                           f"(e.g. 2026-06-30 or 2026-06-30T12:00:00Z)") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    # Two windows of up to ten years reach back from it (the trend); a day goes forward.
+    if not _EARLIEST <= moment <= _LATEST:
+        raise ConfigError(f"{value!r} is out of range: give a time between "
+                          f"{_EARLIEST:%Y-%m-%d} and {_LATEST:%Y-%m-%d}")
+    return moment
+
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC) - timedelta(days=1)
 
 
 def fail(exc: ImpactlinkError) -> typer.Exit:
     """Print an error with what to fix, and return the exit to raise."""
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
-            err.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+            err.print(f"[red]error:[/red] {escape(strip_controls(problem))}", highlight=False)
         return typer.Exit(2)
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(f"[red]error:[/red] {escape(strip_controls(str(exc)))}")
+    return typer.Exit(1)
+
+
+def store_failed(exc: SQLAlchemyError) -> typer.Exit:
+    """Print a store error (its message carries no customer data) and return exit 1."""
+    err.print(f"[red]error:[/red] the store failed: {escape(strip_controls(str(exc)))}")
     return typer.Exit(1)
 
 
 def _settings(config: Path) -> Settings:
     return load_settings(config)
+
+
+def _pipeline(settings: Settings, **kwargs: Any) -> Pipeline:
+    """Return the pipeline on the configured store (its password merged in, if any)."""
+    return Pipeline(settings, engine=open_store(settings.store, settings.base_dir), **kwargs)
 
 
 @app.callback()
@@ -102,11 +132,13 @@ def run(config: ConfigOption,
     stop = threading.Event()
     try:
         settings = _settings(config)
+        moment = parse_time(as_of)
         with stop_on_signals(stop):
-            result = Pipeline(settings).run(parse_time(as_of), dry_run=dry_run,
-                                            should_stop=stop.is_set)
+            result = _pipeline(settings).run(moment, dry_run=dry_run, should_stop=stop.is_set)
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     print_plan(result, show=dry_run or settings.tracker.type == "file")
     print_summary(result)
     if result.stopped:
@@ -125,12 +157,12 @@ def print_plan(result: CycleResult, *, show: bool) -> None:
         table.add_column(name, overflow="fold")
     for n, (key, before, after) in enumerate(changes, 1):
         b, a = before or {}, after or {}
-        table.add_row(str(n), key, _arrow(b.get("level"), a.get("level", "cleared")),
+        table.add_row(str(n), _cell(key), _arrow(b.get("level"), a.get("level", "cleared")),
                       _arrow(b.get("score"), a.get("score", 0)),
                       _arrow(b.get("csat"), a.get("csat")),
                       _arrow(b.get("affected"), a.get("affected", 0)),
                       _arrow(b.get("arr_at_risk"), a.get("arr_at_risk", 0)),
-                      _short(str(a.get("title") or b.get("title") or "")))
+                      _cell(_short(str(a.get("title") or b.get("title") or ""))))
     out.print(table)
     if result.writes.planned:
         out.print(f"\nRequests a real run would send ({len(result.writes.planned)} writes):")
@@ -149,6 +181,11 @@ def _show(value: Any) -> str:
 
 def _arrow(before: Any, after: Any) -> str:
     return _show(after) if before == after else f"{_show(before)} → {_show(after)}"
+
+
+def _cell(text: str) -> Text:
+    """Return tracker or customer text as a table cell that is never read as markup."""
+    return Text(strip_controls(text))
 
 
 def _short(text: str, width: int = 48) -> str:
@@ -183,26 +220,61 @@ def report(config: ConfigOption,
            explain: Annotated[str | None, typer.Option(
                "--explain", help="Print every input behind one issue's figures.")] = None,
            quarantine: Annotated[bool, typer.Option(
-               "--quarantine", help="List rejected records with where and why.")] = False) -> None:
+               "--quarantine", help="List rejected records with where and why.")] = False,
+           calibration: Annotated[bool, typer.Option(
+               "--calibration",
+               help="How often text attribution finds the bug a customer named.")] = False
+           ) -> None:
     """Print the ranked backlog from what is stored (no source or tracker is called)."""
     try:
+        if output is not None and output.is_dir():
+            raise ConfigError(f"--output {output}: is a directory; give a file path")
         settings = _settings(config)
-        pipeline = Pipeline(settings, tracker=_NoTracker())
-        if quarantine:
+        pipeline = _pipeline(settings, tracker=_NoTracker())
+        if calibration:
+            text = _calibration_text(pipeline, format, as_of)
+        elif quarantine:
             text = _quarantine_text(pipeline, format)
         elif explain:
             text = explain_issue(pipeline, explain, parse_time(as_of) if as_of else None, format)
         else:
             text = _report_text(pipeline, format, as_of)
+        if output is not None:
+            _write_output(output, text)
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     if output is not None:
-        output.write_text(text, encoding="utf-8")
-        err.print(f"wrote {output}")
-    elif format is Format.table and not explain and not quarantine:
+        err.print(f"wrote {escape(str(output))}")
+    elif format is Format.table and not explain and not quarantine and not calibration:
         _print_table(text)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        # Customer and tracker text reach a terminal here: no escape sequence gets through.
+        text = strip_controls(text)
+        stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _calibration_text(pipeline: Pipeline, format: Format, as_of: str | None) -> str:
+    from impactlink import calibration
+
+    when = parse_time(as_of) if as_of else _last_as_of(pipeline)
+    rows = calibration.calibrate(pipeline, when)
+    return calibration.render(rows, format.value, when, pipeline.settings.impact.window_days)
+
+
+def _last_as_of(pipeline: Pipeline) -> datetime:
+    from impactlink.explain import _stored_as_of
+
+    with pipeline.engine.connect() as conn:
+        return _stored_as_of(conn)
+
+
+def _write_output(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--output {path}: cannot write it: {exc.strerror or exc}") from None
 
 
 class _NoTracker:
@@ -246,7 +318,7 @@ def _print_table(cells_json: str) -> None:
     for name in TABLE_COLUMNS:
         table.add_column(name.replace("_", " "), overflow="fold")
     for cells in json.loads(cells_json):
-        table.add_row(*cells)
+        table.add_row(*[_cell(c) for c in cells])
     out.print(table)
 
 
@@ -271,10 +343,10 @@ def check(config: ConfigOption) -> None:
         raise fail(exc) from None
     problems = run_checks(settings)
     for problem in problems:
-        err.print(f"[red]problem:[/red] {problem}")
+        err.print(f"[red]problem:[/red] {escape(strip_controls(problem))}")
     if problems:
         raise typer.Exit(2)
-    out.print(f"{config}: configuration OK")
+    out.print(f"{config}: configuration OK", markup=False)
 
 
 @app.command()
@@ -290,6 +362,8 @@ def backfill(config: ConfigOption,
         counts = run_backfill(settings, source, parse_time(since), err)
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     out.print(f"backfill {source}: {counts.ingested} ingested, {counts.quarantined} quarantined"
               + (f", {counts.deleted} deleted" if counts.deleted else ""), markup=False)
     if counts.error:
@@ -313,10 +387,12 @@ def serve(config: ConfigOption,
     root.setLevel(min(root.level, logging.INFO))
     try:
         settings = _settings(config)
-        service = Service(settings)
+        service = Service(settings, engine=open_store(settings.store, settings.base_dir))
         Pipeline(settings, engine=service.engine)  # migrate and check the catalog up front
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     with stop_on_signals(service.stop):
         try:
             stopped = serve_cycles(service, metrics_port=metrics_port, metrics_host=metrics_host)
@@ -340,11 +416,13 @@ def status(config: ConfigOption,
 
     try:
         settings = _settings(config)
-        engine = open_engine(settings.store.url, settings.base_dir)
+        engine = open_store(settings.store, settings.base_dir)
         upgrade(engine)
         lines = status_lines(settings, engine, datetime.now(UTC), limit)
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     for line in lines:
         out.print(line, markup=False, highlight=False)
 
@@ -354,11 +432,13 @@ def db_upgrade(config: ConfigOption) -> None:
     """Apply the store's pending migrations (a second call does nothing)."""
     try:
         settings = _settings(config)
-        engine = open_engine(settings.store.url, settings.base_dir)
+        engine = open_store(settings.store, settings.base_dir)
         applied = upgrade(engine)
         revision = current_revision(engine)
     except ImpactlinkError as exc:
         raise fail(exc) from None
+    except SQLAlchemyError as exc:
+        raise store_failed(exc) from None
     out.print(f"store at revision {revision} (head {head_revision(engine)}); "
               + ("migrations applied" if applied else "already up to date"))
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from impactlink.config_section import Scale, Section
+from impactlink.config_section import Scale, Section, refuse_credentials
 from impactlink.config_sources import (
     DelightedSourceConfig,
     FileSourceConfig,
@@ -54,13 +54,26 @@ __all__ = [
 
 class StoreSettings(Section):
     url: str = "sqlite:///impactlink.db"
+    password_env: str | None = Field(None, description="variable holding the PostgreSQL "
+                                     "password (secret), merged into url when connecting")
+    password_file: Path | None = Field(None, description="file holding the PostgreSQL "
+                                       "password (secret)")
 
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
         if not url.startswith(("sqlite://", "postgresql")):
             raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
-        return url
+        return refuse_credentials(url, user_allowed=True, fix=(
+            "set password_env = \"VARIABLE\" or password_file = \"/run/secrets/...\" "
+            "in [store] (or PGPASSWORD in the environment)"))
+
+    @model_validator(mode="after")
+    def _password_for_postgresql(self) -> StoreSettings:
+        if (self.password_env or self.password_file) and self.url.startswith("sqlite"):
+            raise ValueError("password_env / password_file apply to PostgreSQL only; "
+                             "a SQLite store has no password")
+        return self
 
 
 class LevelShares(Section):
@@ -211,6 +224,15 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; give the configuration file "
+                          f"(e.g. {path / 'impactlink.toml'})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: "
+                          f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 (invalid byte at offset {exc.start}); "
+                          f"save the file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_settings(data, path.resolve().parent)
@@ -232,7 +254,13 @@ def read_secret(owner: str, env: str | None, file: Path | None, base_dir: Path,
         try:
             secret = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{owner}: cannot read secret file {path}: {exc.strerror}") from None
+            raise ConfigError(f"{owner}: cannot read secret file {path}: "
+                              f"{exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{owner}: secret file {path} is not UTF-8 text: check that "
+                              f"it is the right file") from None
+        if not secret:
+            raise ConfigError(f"{owner}: secret file {path} is empty")
         register_secret(secret)
         return SecretStr(secret)
     if required:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from impactlink.config_section import Scale, Section
+from impactlink.config_section import Scale, Section, refuse_credentials
 
 
 class _SourceBase(Section):
@@ -41,6 +41,12 @@ class HttpSourceSettings(_SourceBase):
     plan_field: str | None = None
     arr_field: str | None = None
     arr_multiplier: float = 1.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: str | None) -> str | None:
+        return None if url is None else refuse_credentials(
+            url, fix="name the credential with this source's _env or _file keys")
 
 
 class ZendeskSourceConfig(HttpSourceSettings):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from impactlink.config_section import Section
+from impactlink.config_section import Section, refuse_credentials
 
 
 class FieldNames(Section):
@@ -68,6 +68,11 @@ class GithubTrackerConfig(Section):
         60.0, ge=0, description="wait out a rate limit up to this long; past it, stop the cycle "
                                 "and resume at the next one")
 
+    @field_validator("api_url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        return refuse_credentials(url, fix="set token_env or token_file (or the GitHub App keys)")
+
     @field_validator("repos")
     @classmethod
     def _owner_repo(cls, repos: list[str]) -> list[str]:
@@ -115,6 +120,11 @@ class JiraTrackerConfig(Section):
     max_retries: int = Field(4, ge=0, le=20, description="retries of one request after a "
                              "429/503 or a dropped connection")
     timeout_seconds: float = Field(30.0, gt=0, description="connect/read timeout per request")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        return refuse_credentials(url, fix="set email_env/token_env (or their _file forms)")
 
     @field_validator("level_labels")
     @classmethod

@@ -11,8 +11,9 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 MASK = "[redacted]"
@@ -45,6 +46,34 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+class MaskedStream:
+    """A text stream writing to another (looked up at each write) with secrets masked.
+
+    The console of the command line writes through it, so what it prints is masked as the
+    logs are; the target is looked up each time because tests swap ``sys.stdout``.
+    """
+
+    def __init__(self, target: Callable[[], TextIO]) -> None:
+        self._target = target
+
+    def write(self, text: str) -> int:
+        self._target().write(redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    def fileno(self) -> int:
+        return self._target().fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._target(), "encoding", None) or "utf-8"
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

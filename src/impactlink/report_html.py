@@ -1,6 +1,6 @@
 """``report --format html``: one self-contained page for a CSAT review meeting.
 
-The page inlines its stylesheet, script, data and charts (inline SVG drawn here), so it opens
+The page inlines its stylesheet, script, data and charts (SVG from html.charts), so it opens
 from a file or an e-mail attachment with no network. The backlog travels as one JSON island
 that the script renders a page at a time, sortable and filterable; that keeps 5,000 issues
 within a few MB. Text reaches the page escaped: by ``html.escape`` here, as JSON with ``<``,
@@ -18,8 +18,8 @@ from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from impactlink import __version__
-from impactlink.core.render import redact
 from impactlink.html import charts
+from impactlink.html.rows import ROW_FIELDS, row_data
 from impactlink.store import history
 
 if TYPE_CHECKING:
@@ -27,23 +27,12 @@ if TYPE_CHECKING:
 
     from impactlink.config import Settings
 
-ROW_FIELDS = (
-    "issue", "title", "url", "level", "score", "csat", "csat_low", "csat_high", "responses",
-    "satisfied", "dissatisfied", "tickets", "affected", "affected_low", "affected_high",
-    "method", "arr_at_risk", "linked_arr", "delta", "significant", "p_value", "previous_csat",
-    "previous_responses", "named_customers", "attributed_customers", "customers_observed",
-    "linked_affected", "linked_affected_low", "linked_affected_high", "reach", "pain",
-    "features", "references", "matches", "quotes", "segments")
-"""The columns of the page's JSON rows (report.js reads them by name)."""
 COLUMNS = (("rank", "#"), ("issue", "Issue"), ("level", "Level"), ("score", "Score"),
            ("csat", "CSAT (95% interval)"), ("affected", "Affected"),
            ("arr", "ARR at risk"), ("trend", "Trend"), ("customers", "Named / attributed"),
            ("title", "Title (click for why)"))
 LEVELS = ("critical", "high", "medium", "low", "none")
 PAGE_SIZE = 50
-MATCHES_SHOWN, WORDS_SHOWN = 3, 6
-QUOTES_SHOWN, QUOTE_CHARS = 3, 280
-SEGMENTS_SHOWN = 8
 TOP_COMPLAINTS = 5
 SEGMENT_ISSUES = 20
 FEATURE_CHARTS = 24
@@ -74,58 +63,13 @@ def _script_json(data: Any) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _round(value: Any, digits: int) -> Any:
-    return round(value, digits) if isinstance(value, float) else value
-
-
-def _matches(row: Mapping[str, Any]) -> list[list[Any]]:
-    """Return the strongest matches, then suggested links not among them (ids, never text)."""
-    explanation = row.get("explanation") or {}
-    suggested = {str(s.get("record")) for s in row.get("suggested_links") or []}
-    shown: list[list[Any]] = []
-    seen: set[str] = set()
-    for m in [*(explanation.get("matches") or [])[:MATCHES_SHOWN],
-              *(row.get("suggested_links") or [])]:
-        record = str(m.get("record"))
-        if record in seen:
-            continue
-        seen.add(record)
-        shown.append([record, str(m.get("kind", "")), _round(m.get("attribution"), 3),
-                      _round(m.get("score"), 2),
-                      " ".join(map(str, (m.get("words") or [])[:WORDS_SHOWN])),
-                      1 if record in suggested else 0])
-    return shown
-
-
-def _quotes(row: Mapping[str, Any]) -> list[str]:
-    found = row.get("quotes") or (row.get("explanation") or {}).get("quotes") or []
-    quotes = [redact(" ".join(str(q).split())) for q in found[:QUOTES_SHOWN]]
-    return [q if len(q) <= QUOTE_CHARS else q[: QUOTE_CHARS - 1] + "…" for q in quotes]
-
-
-def row_data(row: Mapping[str, Any]) -> list[Any]:
-    """Return one issue as the page's JSON row (ROW_FIELDS); absent figures are null."""
-    trend = row.get("trend") or {}
-    flat: dict[str, Any] = {
-        **{k: row.get(k) for k in ROW_FIELDS},
-        "delta": trend.get("delta"), "significant": bool(trend.get("significant")),
-        "p_value": trend.get("p_value"), "previous_csat": trend.get("previous_csat"),
-        "previous_responses": trend.get("previous_responses"),
-        "features": ", ".join(row.get("features") or []),
-        "references": ", ".join(row.get("references") or []),
-        "matches": _matches(row), "quotes": _quotes(row),
-        "segments": [[s["name"], s["value"], s["responses"], s["satisfied"]]
-                     for s in (row.get("segments") or [])[:SEGMENTS_SHOWN]],
-    }
-    digits = {"pain": 4, "reach": 2, "attributed_customers": 2, "p_value": 4}
-    return [_round(flat[k], digits.get(k, 2)) for k in ROW_FIELDS]
-
-
 def _when(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
     hours = seconds / 3600
     return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
 
@@ -186,8 +130,10 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
             "</table></noscript></section>")
 
 
-def _week_labels(ctx: PageContext, weeks: int) -> list[str]:
-    return [f"{ctx.as_of - timedelta(days=7 * w):%Y-%m-%d}" for w in range(weeks - 1, -1, -1)]
+def _week_labels(ctx: PageContext, weeks: int) -> tuple[list[str], str]:
+    """Return each week's last day, oldest first, and the first day of the oldest."""
+    ends = [f"{ctx.as_of - timedelta(days=7 * w):%Y-%m-%d}" for w in range(weeks - 1, -1, -1)]
+    return ends, f"{ctx.as_of - timedelta(days=7 * weeks):%Y-%m-%d}"
 
 
 def _feature_charts(ctx: PageContext) -> str:
@@ -197,10 +143,10 @@ def _feature_charts(ctx: PageContext) -> str:
     series.sort(key=lambda f: (f.current[0] == 0, f.current[1] / f.current[0]
                                if f.current[0] else 0.0, f.feature))
     weeks = len(series[0].responses)
-    labels = _week_labels(ctx, weeks)
+    labels, start = _week_labels(ctx, weeks)
     previous = (7 * weeks - ctx.window_days) / (7 * weeks)
     svgs = [charts.csat_weeks(f.feature, labels, f.responses, f.satisfied, previous,
-                              (f.current, f.previous)) for f in series[:FEATURE_CHARTS]]
+                              (f.current, f.previous), start) for f in series[:FEATURE_CHARTS]]
     return ('<p class="note">Weekly CSAT with 95% Wilson intervals; the shaded left part is '
             "the previous window; the bands are each window's CSAT with its interval. Worst "
             f'first.</p><div class="charts">{"".join(svgs)}</div>')
@@ -211,10 +157,10 @@ def _complaint_chart(rows: Sequence[Mapping[str, Any]], ctx: PageContext) -> str
               for r in rows[:TOP_COMPLAINTS] if str(r["issue"]) in ctx.complaints]
     if not series or not any(v for _, values in series for v in values):
         return "<p>No linked complaints in the window.</p>"
-    labels = _week_labels(ctx, len(series[0][1]))
+    labels, start = _week_labels(ctx, len(series[0][1]))
     return ('<p class="note">Customers with a linked ticket or dissatisfied answer per week, '
             "scaled by each issue's attributed share of its linked customers.</p>"
-            + charts.weekly_lines("Complaining customers per week", labels, series))
+            + charts.weekly_lines("Complaining customers per week", labels, series, start))
 
 
 def _segment_charts(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -242,10 +188,14 @@ def render_page(rows: Sequence[Mapping[str, Any]], ctx: PageContext) -> str:
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f'<meta name="generator" content="impactlink {__version__}">'
             f"<title>{escape(title)}</title>"
-            # Set before anything else runs, so a test (or a person) sees any script error.
-            "<script>addEventListener('error',function(e){var r=document.documentElement;"
-            "r.setAttribute('data-js-errors',(r.getAttribute('data-js-errors')||'')"
-            "+(e.message||'error')+';')});</script>"
+            # Set before anything else runs: script errors and console.error calls are noted
+            # on <html data-js-errors>, where a test (or a person) sees them.
+            "<script>(function(){var r=document.documentElement,log=console.error;"
+            "function note(m){r.setAttribute('data-js-errors',"
+            "(r.getAttribute('data-js-errors')||'')+m+';')}"
+            "addEventListener('error',function(e){note(e.message||'error')});"
+            "console.error=function(){note('console.error: '+[].join.call(arguments,' '));"
+            "log.apply(console,arguments)}})();</script>"
             f"<style>{_asset('report.css')}</style></head><body>")
     parts = [head, _header(rows, ctx), "<main>"]
     if not rows:

@@ -45,6 +45,7 @@ class CandidateSet:
     def __init__(self, issues: Mapping[IssueKey, Sequence[str]]) -> None:
         self.keys: tuple[IssueKey, ...] = tuple(sorted(issues, key=issue_order))
         self.m = len(self.keys)
+        self._texts = {k: " ".join(issues[k]) for k in self.keys}
         self.tf: dict[IssueKey, Counter[str]] = {k: Counter(issues[k]) for k in self.keys}
         self.dl: dict[IssueKey, int] = {k: len(issues[k]) for k in self.keys}
         self.avgdl = sum(self.dl.values()) / self.m if self.m else 0.0
@@ -96,11 +97,7 @@ class CandidateSet:
         """Return a hash of the set's issues and texts: stored matches are valid while it holds."""
         h = hashlib.sha256()
         for key in self.keys:
-            h.update(key.encode())
-            h.update(b"\0")
-            for term, n in sorted(self.tf[key].items()):
-                h.update(f"{term}:{n} ".encode())
-            h.update(f"|{self.dl[key]}\n".encode())
+            h.update(f"{key}\0{self._texts[key]}\n".encode())
         return h.hexdigest()[:32]
 
 

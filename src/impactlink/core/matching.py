@@ -135,6 +135,7 @@ class Matcher:
                     self._by_ref["#" + ref[len(prefix):]] = key
         self._cache: dict[str, tuple[Link, ...]] = {}
         self._sets: dict[frozenset[str], CandidateSet] = {}
+        self._candidates: dict[frozenset[str], tuple[IssueKey, ...]] = {}
 
     def named(self, refs: Iterable[str]) -> dict[IssueKey, set[str]]:
         """Return the open issues that references name, each with the references naming it."""
@@ -146,9 +147,13 @@ class Matcher:
         return out
 
     def candidates(self, features: Iterable[str]) -> tuple[IssueKey, ...]:
-        """Return the open issues sharing a feature with these, in issue order."""
-        found = {i for f in features for i in self._by_feature.get(f, ())}
-        return tuple(sorted(found, key=issue_order))
+        """Return the open issues sharing a feature with these, in issue order (cached)."""
+        wanted = frozenset(features)
+        found = self._candidates.get(wanted)
+        if found is None:
+            union = {i for f in wanted for i in self._by_feature.get(f, ())}
+            found = self._candidates[wanted] = tuple(sorted(union, key=issue_order))
+        return found
 
     def links(self, key: str) -> tuple[Link, ...]:
         """Return one link per issue the key's records belong to."""

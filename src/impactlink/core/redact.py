@@ -55,7 +55,7 @@ _DOT = r"(?:[.\u3002]| ?[\[({]dot[\])}] ?)"
 _EMAIL = re.compile(
     rf"(?i)[\w.%+\-']+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)*{_DOT}(?:xn--[a-z0-9\-]+|[^\W\d_]{{2,}})\b")
 _IBAN = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}(?![a-z0-9])")
-_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ .\-/_\u2010-\u2015\u2212]{1,2}\d+)*(?!\d)")
+_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ .\-/_\u2010-\u2015\u2212]{1,3}\d+)*(?!\d)")
 _GROUP = re.compile(r"\d+")
 _TOKEN = re.compile(r"\S+")
 _PHONE_TOKEN = re.compile(r"\+?\(?[\d().\-]*\d[\d().\-]*\)?")
@@ -132,6 +132,9 @@ def _cards(m: re.Match[str]) -> str:
 
 
 def _card_window(run: str, spans: list[tuple[int, int]]) -> bool:
+    # A card is written with one kind of separator; phone numbers side by side mix them.
+    if len({run[a[1]:b[0]] for a, b in pairwise(spans)}) > 1:
+        return False
     digits = "".join(run[a:b] for a, b in spans)
     return 13 <= len(digits) <= 19 and luhn(digits)
 

@@ -114,6 +114,11 @@ def _segments(impact: Impact) -> list[str]:
     return lines
 
 
+def _plain(text: str) -> str:
+    """Return a value for plain text: one line, no control characters."""
+    return " ".join("".join(c for c in text if c.isprintable()).split())
+
+
 def _code(text: str) -> str:
     """Return text as an inline code span, where GitHub neither links nor mentions."""
     clean = " ".join(text.replace("`", "'").split())
@@ -155,11 +160,32 @@ _CLEARED = ("No linked customer records remain in the window: impactlink has cle
             "this issue's Customer Impact.")
 
 
-def _figures(impact: Impact) -> list[tuple[str, str]]:
+def _customers(impact: Impact) -> str:
+    return (f"{impact.customers_observed:,} observed: {impact.named_customers:,} named this "
+            f"issue, {_num(impact.attributed_customers, 2)} attributed to it by their text")
+
+
+def _context(impact: Impact, code: Callable[[str], str]) -> str:
+    """Return the feature-wide figures: "checkout overall: 185 affected, 51.7 % CSAT"."""
+    csat = "no CSAT" if impact.csat is None else f"{_num(impact.csat)} % CSAT"
+    where = "/".join(code(f) for f in impact.features) or "its references"
+    return (f"{where} overall: {impact.linked_affected:,} affected, {csat}, "
+            f"ARR {_num(impact.linked_arr, 0)}")
+
+
+def _figures(impact: Impact, code: Callable[[str], str] = str) -> list[tuple[str, str]]:
     """Return the headline figures as (label, value), shared by both renderings."""
     return [("CSAT", _csat(impact)), ("Affected customers", _affected(impact)),
-            ("ARR at risk", _num(impact.arr_at_risk, 2)), ("Tickets", f"{impact.tickets:,}"),
+            ("ARR at risk", _num(impact.arr_at_risk, 2)), ("Customers", _customers(impact)),
+            ("Context", _context(impact, code)), ("Tickets", f"{impact.tickets:,}"),
             ("Trend", _trend(impact))]
+
+
+def _matches(impact: Impact, code: Callable[[str], str]) -> list[str]:
+    """Return the suggested links by record source and id (never their text)."""
+    return [f"- {code(x.record)} ({x.kind}): attribution {_num(100 * x.attribution)} %, "
+            f"matching {', '.join(code(w) for w in x.words[:8]) or '–'}"
+            for x in impact.suggested_links[:5]]
 
 
 def _linked(impact: Impact, code: Callable[[str], str]) -> list[str]:
@@ -174,13 +200,18 @@ def render_comment(impact: Impact | None, quotes: Sequence[str], *, marker: str 
         lines += ["", _CLEARED]
     else:
         lines += ["", f"**{impact.level.capitalize()}** — score {_num(impact.score)}", "",
-                  "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in _figures(impact)]]
+                  "| | |", "|---|---|",
+                  *[f"| {k} | {v} |" for k, v in _figures(impact, _code)]]
         segments = _segments(impact)
         if segments:
             lines += ["", "**Leading segments**", *segments]
         linked = _linked(impact, _code)
         if linked:
             lines += ["", "**Linked by** " + ", ".join(linked)]
+        suggested = _matches(impact, _code)
+        if suggested:
+            lines += ["", "**Suggested links** (their text matches this issue; add the "
+                      "reference to confirm)", *suggested]
         lines += ["", "<details><summary>How the score was made</summary>", "", *_how(impact),
                   "", "</details>"]
         block = quote_block(quotes)
@@ -209,6 +240,10 @@ def render_text(impact: Impact | None, quotes: Sequence[str], *, marker: str = M
         linked = _linked(impact, str)
         if linked:
             lines += ["", "Linked by " + ", ".join(linked)]
+        suggested = _matches(impact, _plain)
+        if suggested:
+            lines += ["", "Suggested links (their text matches this issue; add the reference "
+                      "to confirm):", *suggested]
         lines += ["", "How the score was made:", *_how(impact)]
         said = [" ".join(redact(q).split()) for q in quotes]
         said = [s if len(s) <= _QUOTE_LIMIT else s[: _QUOTE_LIMIT - 1].rstrip() + "…"

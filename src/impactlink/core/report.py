@@ -92,10 +92,25 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIELDS)
     for r in rows:
-        writer.writerow([";".join(r[k]) if k in ("features", "references")
-                         else json.dumps(r[k], ensure_ascii=False) if k in ("segments", "trend")
-                         else "" if r[k] is None else r[k] for k in FIELDS])
+        writer.writerow([csv_cell(";".join(r[k]) if k in ("features", "references")
+                                  else json.dumps(r[k], ensure_ascii=False)
+                                  if k in ("segments", "trend")
+                                  else "" if r[k] is None else r[k]) for k in FIELDS])
     return out.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """Return a cell no spreadsheet runs as a formula: text that could start one gets a quote.
+
+    OWASP's rule for CSV injection; numbers stay numbers (a negative one is not text).
+    https://owasp.org/www-community/attacks/CSV_Injection
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def _md_cell(text: str) -> str:

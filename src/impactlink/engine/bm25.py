@@ -24,15 +24,22 @@ def weights(cset: CandidateSet) -> tuple[dict[str, int], sparse.csr_matrix]:
     vocab = {t: i for i, t in enumerate(sorted(cset.df))}
     rows: list[int] = []
     cols: list[int] = []
-    vals: list[float] = []
+    tfs: list[int] = []
+    norms: list[float] = []
     if cset.avgdl > 0:
         for j, key in enumerate(cset.keys):
             norm = 1 - B + B * cset.dl[key] / cset.avgdl
-            for term, tf in cset.tf[key].items():
-                rows.append(vocab[term])
-                cols.append(j)
-                vals.append(cset.idf(term) * tf * (K1 + 1) / (tf + K1 * norm))
-    w = sparse.csr_matrix((np.array(vals, dtype=np.float64), (rows, cols)),
+            counts = cset.tf[key]
+            rows.extend(vocab[t] for t in counts)
+            tfs.extend(counts.values())
+            cols.extend([j] * len(counts))
+            norms.extend([norm] * len(counts))
+    idf = np.array([cset.idf(t) for t in vocab], dtype=np.float64)
+    tf = np.array(tfs, dtype=np.float64)
+    r = np.array(rows, dtype=np.int64)
+    # The same operations, in the same order, as CandidateSet.term_score.
+    vals = idf[r] * tf * (K1 + 1) / (tf + K1 * np.array(norms, dtype=np.float64))
+    w = sparse.csr_matrix((vals, (r, np.array(cols, dtype=np.int64))),
                           shape=(len(vocab), cset.m))
     return vocab, w
 

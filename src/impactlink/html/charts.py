@@ -84,11 +84,12 @@ def _band(box: Box, x1: float, x2: float, counts: tuple[int, int], cls: str) -> 
 
 def csat_weeks(title: str, labels: Sequence[str], responses: Sequence[int],
                satisfied: Sequence[int], previous_share: float,
-               windows: tuple[tuple[int, int], tuple[int, int]]) -> str:
+               windows: tuple[tuple[int, int], tuple[int, int]], start: str = "") -> str:
     """Return weekly CSAT points with Wilson intervals; the previous window shaded.
 
-    ``previous_share`` is the fraction of the time axis (from its left) that lies in the
-    previous window; ``windows`` the (n, s) of the current and the previous window.
+    ``labels`` name each week by its last day, ``start`` the axis's first day;
+    ``previous_share`` is the fraction of the axis (from its left) in the previous window;
+    ``windows`` the (n, s) of the current and the previous window.
     """
     box = Box(340, 150)
     weeks = len(labels)
@@ -108,7 +109,7 @@ def csat_weeks(title: str, labels: Sequence[str], responses: Sequence[int],
                     f'<circle cx="{_n(x)}" cy="{_n(box.y(s / n))}" r="2.5"/></g>')
     body.append(_text(box.left, 14, title, "title"))
     if weeks:
-        body.append(_text(box.left, box.height - 6, labels[0], "axis"))
+        body.append(_text(box.left, box.height - 6, start or labels[0], "axis"))
         body.append(_text(split, box.height - 6, "window", "axis", "middle"))
         body.append(_text(box.x(1), box.height - 6, labels[-1], "axis", "end"))
     return _svg(box, f"CSAT per week: {title}", body)
@@ -123,8 +124,8 @@ def _nice_max(value: float) -> int:
 
 
 def weekly_lines(title: str, labels: Sequence[str],
-                 series: Sequence[tuple[str, Sequence[float]]]) -> str:
-    """Return one line per series over the weeks, with a legend under the plot."""
+                 series: Sequence[tuple[str, Sequence[float]]], start: str = "") -> str:
+    """Return one line per series over the weeks (named by their last day), with a legend."""
     rows = (len(series) + 1) // 2
     box = Box(720, 200 + 16 * rows, left=40, bottom=26 + 16 * rows)
     top = _nice_max(max((v for _, values in series for v in values), default=0) or 1)
@@ -149,7 +150,7 @@ def weekly_lines(title: str, labels: Sequence[str],
     body.append(_text(box.left, 14, title, "title"))
     if weeks:
         base = box.top + box.plot_h + 14
-        body.append(_text(box.left, base, labels[0], "axis"))
+        body.append(_text(box.left, base, start or labels[0], "axis"))
         body.append(_text(box.x(1), base, labels[-1], "axis", "end"))
     return _svg(box, title, body)
 

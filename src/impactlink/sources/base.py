@@ -21,6 +21,8 @@ class Batch:
     deleted_tickets: list[str] = field(default_factory=list)
     ticket_refs: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     """References learnt apart from the ticket (e.g. Zendesk Jira links): (ticket id, refs)."""
+    repaired: int = 0
+    """Records kept after a repair by rule (see sources.screen), counted in the summary."""
     cursor: str | None = None
     """The bookmark to store with this batch (JSON text); None keeps the stored one."""
 
