@@ -383,7 +383,9 @@ def dockerfile_healthcheck(pid: int, port: int) -> int:
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_two_processes_on_one_postgres_one_writes_one_skips(
         tmp_path: Path, store_url: str) -> None:
-    api = SlowDelighted(delay=0.3, pages=5)
+    # A second a page: the first holds the lock well past the second's start-up (imports
+    # included) even on a loaded machine.
+    api = SlowDelighted(delay=1.0, pages=5)
     try:
         config = with_slow_source(example_config(tmp_path), api, store_url)
         first = impactlink("run", "--config", str(config))

@@ -58,7 +58,7 @@ _IBAN = re.compile(r"(?i)(?<![a-z0-9])[a-z]{2}\d{2}(?: ?[a-z0-9]){11,30}(?![a-z0
 _DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ .\-/_\u2010-\u2015\u2212]{1,3}\d+)*(?!\d)")
 _GROUP = re.compile(r"\d+")
 _TOKEN = re.compile(r"\S+")
-_PHONE_TOKEN = re.compile(r"\+?\(?[\d().\-]*\d[\d().\-]*\)?")
+_PHONE_TOKEN = re.compile(r"\+?\(?[\d().\-\u2010-\u2015\u2212]*\d[\d().\-\u2010-\u2015\u2212]*\)?")
 _NOT_PHONE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./\-]\d{1,2}[./\-]\d{2,4}"
                         r"|\d{4}[./]\d{1,2}[./]\d{1,2}|(?:19|20)\d\d-(?:19|20)\d\d")
 """Dates and year ranges, which have a phone number's shape."""
@@ -132,11 +132,15 @@ def _cards(m: re.Match[str]) -> str:
 
 
 def _card_window(run: str, spans: list[tuple[int, int]]) -> bool:
-    # A card is written with one kind of separator; phone numbers side by side mix them.
-    if len({run[a[1]:b[0]] for a, b in pairwise(spans)}) > 1:
-        return False
     digits = "".join(run[a:b] for a, b in spans)
-    return 13 <= len(digits) <= 19 and luhn(digits)
+    if not (13 <= len(digits) <= 19 and luhn(digits)):
+        return False
+    # Phone numbers side by side mix separators too: mixed, only a card's grouping counts
+    # (fours, some perhaps run together, then the rest; or American Express's 4-6-5).
+    if len({run[a[1]:b[0]] for a, b in pairwise(spans)}) < 2:
+        return True
+    sizes = [b - a for a, b in spans]
+    return all(n % 4 == 0 for n in sizes[:-1]) or sizes in ([4, 6, 5], [4, 6, 4])
 
 
 def _replace_windows(text: str, spans: list[tuple[int, int]],

@@ -102,7 +102,8 @@ def scrub_error(context: ExceptionContext) -> None:
     lines = str(original).strip().splitlines()
     # A value the driver could not convert is quoted at the end of the first line.
     first = _QUOTED_VALUE.sub(": [value hidden]", lines[0]) if lines else type(original).__name__
-    message = first + _row_hint(context.statement, context.parameters)
+    compiled = getattr(context.execution_context, "compiled_parameters", None)
+    message = first + _row_hint(context.statement, compiled or context.parameters)
     original.args = (message,)  # the chained cause of every traceback prints this too
     wrapped = context.sqlalchemy_exception
     if isinstance(wrapped, DBAPIError):

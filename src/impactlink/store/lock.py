@@ -4,7 +4,12 @@ PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a connec
 the cycle; the server releases it with the session if the holder dies. Other stores (SQLite):
 a row in ``lease`` with an expiry, taken atomically when free or expired, renewed by a
 heartbeat while the cycle runs and deleted at its end; a crashed holder's lease lapses after
-``ttl_seconds``.
+``ttl_seconds``, or is taken over at once when its holder is provably gone (same host and
+PID namespace, no such process). A renewal waits out a long write transaction (SQLite has
+one writer) for as long as the lease lasts rather than failing with "database is locked".
+
+Whoever takes the cycle lock marks the runs still "running" as "abandoned": their holder
+is gone, since no cycle runs without the lock.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -24,12 +29,16 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from impactlink.errors import ImpactlinkError
-from impactlink.store.tables import LeaseRow
+from impactlink.store.tables import LeaseRow, RunRow
 
 log = logging.getLogger(__name__)
 
 LEASE: Table = LeaseRow.__table__  # type: ignore[attr-defined]
+RUNS: Table = RunRow.__table__  # type: ignore[attr-defined]
 CYCLE = "cycle"
+ABANDONED = "abandoned"
+_PATIENCE = (30.0, 600.0)
+"""How long a renewal waits for SQLite's write lock: at least, and at most (seconds)."""
 
 
 class LockHeld(ImpactlinkError):
@@ -37,8 +46,35 @@ class LockHeld(ImpactlinkError):
 
 
 def holder_id() -> str:
-    """Return who this process is, for the lease row and the logs."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """Return who this process is, for the lease row and the logs: host:pid:nonce:pid-ns."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}:{_pid_namespace()}"
+
+
+def _pid_namespace() -> str:
+    """Return this process's PID namespace ("" where the system does not say)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
+def holder_gone(holder: str) -> bool:
+    """Tell whether a lease holder is provably dead: our host and PID namespace, no such PID."""
+    parts = holder.split(":")
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[3]:
+        return False
+    if parts[0] != socket.gethostname() or parts[3] != _pid_namespace():
+        return False  # another machine, or a container whose PIDs we cannot see
+    pid = int(parts[1])
+    if pid in (0, os.getpid()):
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists, under another user
+    return False
 
 
 def advisory_key(schema: str, name: str) -> int:
@@ -83,6 +119,7 @@ class _Lease(WriterLock):
         super().__init__(name, holder)
         self._engine = engine
         self._ttl = ttl
+        self._expires = _now() + timedelta(seconds=ttl)
         self._done = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, args=(renew_every,),
                                            name=f"lease-{name}", daemon=True)
@@ -90,10 +127,19 @@ class _Lease(WriterLock):
 
     def renew(self) -> bool:
         """Push the expiry forward; False when the lease is no longer ours."""
-        with self._engine.begin() as conn:
-            done = conn.execute(update(LEASE).where(
-                LEASE.c.name == self.name, LEASE.c.holder == self.holder).values(
-                expires_at=_now() + timedelta(seconds=self._ttl)))
+        left = (self._expires - _now()).total_seconds()
+        with self._engine.connect() as conn:
+            restore = _patient(conn, min(max(left, _PATIENCE[0]), _PATIENCE[1]))
+            try:
+                expires = _now() + timedelta(seconds=self._ttl)
+                done = conn.execute(update(LEASE).where(
+                    LEASE.c.name == self.name, LEASE.c.holder == self.holder).values(
+                    expires_at=expires))
+                conn.commit()
+            finally:
+                restore()
+        if done.rowcount == 1:
+            self._expires = expires
         return done.rowcount == 1
 
     def _beat(self, every: float) -> None:
@@ -116,6 +162,22 @@ class _Lease(WriterLock):
                                              LEASE.c.holder == self.holder))
 
 
+def _patient(conn: Connection, seconds: float) -> Callable[[], None]:
+    """Make a SQLite connection wait this long for the write lock; return how to undo it."""
+    if conn.dialect.name != "sqlite":
+        return lambda: None
+    before = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    conn.commit()
+
+    def restore() -> None:
+        conn.rollback()
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={before}")
+        conn.commit()
+
+    return restore
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -124,11 +186,30 @@ def acquire(engine: Engine, *, name: str = CYCLE, ttl_seconds: float = 3600,
             holder: str | None = None, renew_every: float | None = None) -> WriterLock:
     """Take the writer lock or raise LockHeld saying who has it."""
     holder = holder or holder_id()
+    lock: WriterLock
     if engine.dialect.name == "postgresql":
-        return _take_advisory(engine, name, holder)
-    every = renew_every if renew_every is not None else max(1.0, min(ttl_seconds / 4, 60.0))
-    _take_lease(engine, name, holder, ttl_seconds)
-    return _Lease(name, holder, engine, ttl_seconds, every)
+        lock = _take_advisory(engine, name, holder)
+    else:
+        every = renew_every if renew_every is not None else max(1.0, min(ttl_seconds / 4, 60.0))
+        _take_lease(engine, name, holder, ttl_seconds)
+        lock = _Lease(name, holder, engine, ttl_seconds, every)
+    if name == CYCLE:
+        try:
+            _abandon_runs(engine)
+        except BaseException:
+            lock.release()
+            raise
+    return lock
+
+
+def _abandon_runs(engine: Engine) -> None:
+    """Mark runs still "running" as abandoned: with the lock ours, their process is gone."""
+    with engine.begin() as conn:
+        done = conn.execute(update(RUNS).where(RUNS.c.status == "running").values(
+            status=ABANDONED, finished_at=_now()))
+    if done.rowcount:
+        log.warning("marked %d run(s) left running by a process that is gone as %s",
+                    done.rowcount, ABANDONED)
 
 
 @contextmanager
@@ -175,6 +256,15 @@ def _take_lease(engine: Engine, name: str, holder: str, ttl: float) -> None:
     with engine.begin() as conn:
         conn.execute(upsert)
         current = conn.execute(select(LEASE).where(LEASE.c.name == name)).one()
+    if current.holder != holder and holder_gone(current.holder):
+        dead = current.holder
+        # Compare and swap: only the lease the dead process held is taken, never a newer one.
+        with engine.begin() as conn:
+            conn.execute(update(LEASE).where(LEASE.c.name == name, LEASE.c.holder == dead)
+                         .values(holder=holder, expires_at=row["expires_at"]))
+            current = conn.execute(select(LEASE).where(LEASE.c.name == name)).one()
+        if current.holder == holder:
+            log.warning("took over the writer lease of %s: that process is gone", dead)
     if current.holder != holder:
         raise LockHeld(f"another impactlink process holds the writer lease of this store "
                        f"({current.holder}, until {_utc(current.expires_at):%Y-%m-%d %H:%M:%S} "
