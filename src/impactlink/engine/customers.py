@@ -147,10 +147,7 @@ class Engine:
     def _base_rows(self, ev: Evidence) -> _Rows:
         """(customer, issue group) rows of the feature-linked evidence."""
         rec = np.flatnonzero(ev.feature_set >= 0)
-        lengths = np.array([len(self.compatible[f]) for f in ev.feature_set[rec]], dtype=np.int64)
-        rows = np.repeat(rec, lengths)
-        targets = np.fromiter((g for f in ev.feature_set[rec] for g in self.compatible[f]),
-                              dtype=np.int64, count=int(lengths.sum()))
+        rows, targets = _expand(rec, ev.feature_set[rec], self.compatible)
         return _combine(ev.customer[rows], targets, max(self.groups, 1), ev.base[rows],
                         ev.ticket[rows], ~ev.ticket[rows], ev.multiplier[rows])
 
@@ -185,36 +182,57 @@ class Engine:
 
     def _segments(self, ev: Evidence) -> dict[int, dict[Segment, int]]:
         """Distinct evidence customers per (issue, segment value)."""
-        pairs_of = self.segment_pairs
+        n_pairs = max(len(self.pair_names), 1)
+        n_cust = int(ev.customer.max()) + 1 if len(ev.customer) else 1
         # Base: per (group, pair) the distinct customers of feature-linked evidence.
         rec = np.flatnonzero(ev.feature_set >= 0)
-        seen_base: set[tuple[int, int, int]] = set()
-        for r in rec.tolist():
-            c = int(ev.customer[r])
-            for g in self.compatible[int(ev.feature_set[r])]:
-                for p in pairs_of[int(ev.segments[r])]:
-                    seen_base.add((g, p, c))
-        counts: dict[tuple[int, int], int] = {}
-        for g, p, _ in seen_base:
-            counts[(g, p)] = counts.get((g, p), 0) + 1
-        extra: set[tuple[int, int, int]] = set()
-        for r, i in zip(ev.named_record.tolist(), ev.named_issue.tolist(), strict=True):
-            g = int(self.issue_group[i])
-            c = int(ev.customer[r])
-            for p in pairs_of[int(ev.segments[r])]:
-                if (g, p, c) not in seen_base:
-                    extra.add((i, p, c))
-        out: dict[int, dict[Segment, int]] = {}
+        rows, groups = _expand(rec, ev.feature_set[rec], self.compatible)
+        rows2, pairs = _expand(rows, ev.segments[rows], self.segment_pairs)
+        groups2 = np.repeat(groups, _lengths(ev.segments[rows], self.segment_pairs))
+        base = np.unique((groups2 * n_pairs + pairs) * n_cust + ev.customer[rows2])
+        gp, counts = np.unique(base // n_cust, return_counts=True)
+        # Namings: customers not already counted for the named issue's group.
+        nrows, npairs = _expand(ev.named_record, ev.segments[ev.named_record],
+                                self.segment_pairs)
+        nissue = np.repeat(ev.named_issue, _lengths(ev.segments[ev.named_record],
+                                                    self.segment_pairs))
+        probe = (self.issue_group[nissue] * n_pairs + npairs) * n_cust + ev.customer[nrows]
+        seen = np.isin(probe, base)
+        extra = np.unique(((nissue * n_pairs + npairs) * n_cust + ev.customer[nrows])[~seen])
+        ip, more = np.unique(extra // n_cust, return_counts=True)
         by_group: dict[int, list[int]] = {}
         for i, g in enumerate(self.issue_group.tolist()):
             by_group.setdefault(g, []).append(i)
-        for (g, p), n in counts.items():
-            for i in by_group.get(g, ()):
-                out.setdefault(i, {})[self.pair_names[p]] = n
-        for i, p, _ in extra:
-            d = out.setdefault(i, {})
-            d[self.pair_names[p]] = d.get(self.pair_names[p], 0) + 1
+        out: dict[int, dict[Segment, int]] = {}
+        for code, n in zip(gp.tolist(), counts.tolist(), strict=True):
+            name = self.pair_names[code % n_pairs]
+            for i in by_group.get(code // n_pairs, ()):
+                out.setdefault(i, {})[name] = n
+        for code, n in zip(ip.tolist(), more.tolist(), strict=True):
+            d = out.setdefault(code // n_pairs, {})
+            name = self.pair_names[code % n_pairs]
+            d[name] = d.get(name, 0) + n
         return out
+
+
+def _lengths(index: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
+    sizes = np.array([len(t) for t in table], dtype=np.int64)
+    return sizes[index] if len(index) else np.zeros(0, dtype=np.int64)
+
+
+def _expand(rows: np.ndarray, index: np.ndarray, table: Sequence[Sequence[int]]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Return (row, value) for every value of ``table[index[k]]``, row ``rows[k]``."""
+    sizes = np.array([len(t) for t in table], dtype=np.int64)
+    if len(rows) == 0 or len(table) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    ptr = np.r_[0, np.cumsum(sizes)]
+    flat = np.fromiter((v for t in table for v in t), dtype=np.int64, count=int(ptr[-1]))
+    lengths = sizes[index]
+    total = int(lengths.sum())
+    starts = np.repeat(ptr[index], lengths)
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(rows, lengths), flat[starts + offsets]
 
 
 def _take(rows: _Rows, idx: np.ndarray) -> _Rows:

@@ -123,11 +123,11 @@ def _naive(value: datetime) -> datetime:
     return value.replace(tzinfo=None) if value.tzinfo else value
 
 
-def population(conn: Connection, window: Window) -> Population:
+def population(conn: Connection, window: Window, ranges: Ranges | None = None) -> Population:
     """Return the figures over every record in the window, linked or not."""
     tune(conn, "grouping")
     r, t = RESPONSES, TICKETS
-    ranges = Ranges.of(conn, window)
+    ranges = ranges or Ranges.of(conn, window)
     in_window = ranges.responses
     answered = conn.execute(
         select(func.count(),

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, case, func, select
 
-from impactlink.core.attribution import Attribution, issue_order
+from impactlink.core.attribution import issue_order
 from impactlink.core.impact import (
+    SHOWN_MATCHES,
     CustomerInfo,
     ImpactSettings,
     IssueCounts,
-    strongest,
     weight,
 )
 from impactlink.core.matching import Matcher, parse_link_key
@@ -62,10 +62,11 @@ class _Tally:
 
 def issue_counts(conn: Connection, window: Window, matcher: Matcher, settings: ImpactSettings,
                  *, customers: Mapping[str, CustomerInfo], mean_arr: float | None,
-                 multipliers: Mapping[str, float], save: bool = True) -> Counted:
+                 multipliers: Mapping[str, float], save: bool = True,
+                 ranges: Ranges | None = None) -> Counted:
     """Return the counts of every issue with a linked record in the current window."""
     tune(conn, "grouping")
-    ranges = Ranges.of(conn, window)
+    ranges = ranges or Ranges.of(conn, window)
     responses = _response_groups(conn, window, ranges)
     tickets = _ticket_groups(conn, ranges)
     current = {k for k, _, prev, *_ in responses if not prev} | {k for k, _, _ in tickets}
@@ -73,8 +74,9 @@ def issue_counts(conn: Connection, window: Window, matcher: Matcher, settings: I
     rows = ev_store.evidence(conn, ranges)
     attr = _Attributions(matcher, settings)
     attr.resolve(conn, rows, save=save)
-    totals, matches = _customer_totals(rows, attr, matcher, settings, customers, mean_arr,
-                                       multipliers)
+    totals, shown = _customer_totals(rows, attr, matcher, settings, customers, mean_arr,
+                                     multipliers)
+    matches = _with_words(conn, shown, rows, matcher)
     counts = {IssueKey(issue): _counts(t, totals.get(IssueKey(issue)),
                                        matches.get(IssueKey(issue), ()))
               for issue, t in tallies.items()}
@@ -123,19 +125,27 @@ class _Attributions:
         if not self.text:
             return
         stale: dict[frozenset[str], list[int]] = {}
+        feature_keys: dict[str, frozenset[str] | None] = {}
         for i, row in enumerate(rows):
-            if self.matcher.is_named(row.link_key) or not self.matcher.links(row.link_key):
+            features = feature_keys.get(row.link_key, frozenset({""}))
+            if features == frozenset({""}):
+                linked = self.matcher.links(row.link_key)
+                features = feature_keys[row.link_key] = (
+                    parse_link_key(row.link_key)[0] if linked and not linked[0].explicit
+                    else None)
+            if features is None:
                 continue
-            features = parse_link_key(row.link_key)[0]
             if row.candidates == self.fingerprint(features):
                 self.kept[i] = ev_store.parse_matches(row.matches)
             else:
                 stale.setdefault(features, []).append(i)
+        terms = ev_store.texts_of(conn, ((rows[i].kind, rows[i].row_id)
+                                         for idx in stale.values() for i in idx))
         updates: list[tuple[str, int, str, str]] = []
         for features, idx in stale.items():
             cset = self.matcher.candidate_set(features)
-            found = match_many(cset, [split_terms(rows[i].terms) for i in idx],
-                               self.settings.text_candidates)
+            found = match_many(cset, [split_terms(terms[(rows[i].kind, rows[i].row_id)])
+                                      for i in idx], self.settings.text_candidates)
             fp = self.fingerprint(features)
             for i, kept in zip(idx, found, strict=True):
                 self.kept[i] = tuple((cset.keys[col], s) for col, s in kept)
@@ -145,109 +155,176 @@ class _Attributions:
         if save:
             ev_store.save_matches(conn, updates)
 
-    def of(self, i: int, m: int) -> Attribution:
-        return self.settings.attribution(self.kept[i], m)
+
+@dataclass
+class _KeyInfo:
+    """What a link key means for customer counting."""
+
+    feature_set: int
+    """Index of its feature set when feature-linked; -1 when it names issues; -2 unlinked."""
+    named: tuple[int, ...] = ()
 
 
 def _customer_totals(rows: list[ev_store.EvidenceRow], attr: _Attributions, matcher: Matcher,
                      settings: ImpactSettings, customers: Mapping[str, CustomerInfo],
                      mean_arr: float | None, multipliers: Mapping[str, float]
                      ) -> tuple[dict[IssueKey, CustomerTotals],
-                                dict[IssueKey, tuple[SuggestedLink, ...]]]:
+                                dict[IssueKey, list[tuple[int, float, float]]]]:
     """Count customers per issue from the evidence rows and their attributions."""
     issues = sorted(matcher.issues, key=issue_order)
     index = {k: i for i, k in enumerate(issues)}
     group_of: dict[tuple[str, ...], int] = {}
     issue_group = np.array([group_of.setdefault(matcher.issue_features[k], len(group_of))
                             for k in issues], dtype=np.int64)
-    feature_sets: dict[frozenset[str], int] = {}
     compatible: list[list[int]] = []
-    cust: dict[str, int] = {}
-    pair_ids: dict[Segment, int] = {}
-    seg_ids: dict[str, int] = {}
-    seg_pairs: list[list[int]] = []
+    sizes: list[int] = []
+    infos: dict[str, _KeyInfo] = {}
+
+    def info(key: str) -> _KeyInfo:
+        found = infos.get(key)
+        if found is None:
+            links = matcher.links(key)
+            if not links:
+                found = _KeyInfo(-2)
+            elif links[0].explicit:
+                found = _KeyInfo(-1, tuple(index[link.issue] for link in links))
+            else:
+                candidates = matcher.candidates(parse_link_key(key)[0])
+                found = _KeyInfo(len(compatible))
+                compatible.append(sorted({int(issue_group[index[c]]) for c in candidates}))
+                sizes.append(len(candidates))
+            infos[key] = found
+        return found
+
     n = len(rows)
-    customer = np.empty(n, dtype=np.int64)
-    ticket = np.empty(n, dtype=bool)
-    mult = np.ones(n)
-    segments = np.empty(n, dtype=np.int64)
-    feature_set = np.full(n, -1, dtype=np.int64)
-    base = np.zeros(n)
-    kept_r: list[int] = []
-    kept_i: list[int] = []
-    kept_a: list[float] = []
-    named_r: list[int] = []
-    named_i: list[int] = []
-    shown: dict[IssueKey, list[SuggestedLink]] = {}
-    for i, row in enumerate(rows):
-        customer[i] = cust.setdefault(row.customer_key, len(cust))
-        ticket[i] = row.kind == "t"
-        if ticket[i]:
-            mult[i] = multipliers.get(row.source, 1.0)
-        sid = seg_ids.get(row.segments)
-        if sid is None:
-            sid = seg_ids[row.segments] = len(seg_pairs)
-            seg_pairs.append([pair_ids.setdefault(p, len(pair_ids))
-                              for p in segment_pairs(row.segments)])
-        segments[i] = sid
-        links = matcher.links(row.link_key)
-        if not links:
-            feature_set[i] = -2  # linked to no open issue
-            continue
-        if links[0].explicit:
-            for link in links:
-                named_r.append(i)
-                named_i.append(index[link.issue])
-            continue
-        features = parse_link_key(row.link_key)[0]
-        f = feature_sets.get(features)
-        if f is None:
-            f = feature_sets[features] = len(compatible)
-            wanted = {issue_group[index[k]] for k in matcher.candidates(features)}
-            compatible.append(sorted(int(g) for g in wanted))
-        feature_set[i] = f
-        a = attr.of(i, len(matcher.candidates(features)))
-        base[i] = a.base
-        for (key, share), (_, s) in zip(a.kept, attr.kept[i], strict=True):
-            kept_r.append(i)
-            kept_i.append(index[key])
-            kept_a.append(share)
-            shown.setdefault(key, []).append(
-                SuggestedLink(f"{row.source}:{row.external_id}",
-                              "ticket" if row.kind == "t" else "csat", share, s, ()))
-    linked = feature_set != -2
+    cust: dict[str, int] = {}
+    seg_ids: dict[str, int] = {}
+    customer = np.fromiter((cust.setdefault(r.customer_key, len(cust)) for r in rows),
+                           dtype=np.int64, count=n)
+    ticket = np.fromiter((r.kind == "t" for r in rows), dtype=bool, count=n)
+    mult = np.fromiter((multipliers.get(r.source, 1.0) if r.kind == "t" else 1.0
+                        for r in rows), dtype=np.float64, count=n)
+    segments = np.fromiter((seg_ids.setdefault(r.segments, len(seg_ids)) for r in rows),
+                           dtype=np.int64, count=n)
+    key_infos = [info(r.link_key) for r in rows]
+    feature_set = np.fromiter((k.feature_set for k in key_infos), dtype=np.int64, count=n)
+    named_r = [i for i, k in enumerate(key_infos) for _ in k.named]
+    named_i = [x for k in key_infos for x in k.named]
+    kept_r = [i for i, kept in enumerate(attr.kept) for _ in kept]
+    kept_i = [index[key] for kept in attr.kept for key, _ in kept]
+    kept_s = np.array([s for kept in attr.kept for _, s in kept], dtype=np.float64)
+    rec = np.array(kept_r, dtype=np.int64)
+    m = np.ones(n)
+    linked = feature_set >= 0
+    m[linked] = np.array(sizes, dtype=np.float64)[feature_set[linked]]
+    base, share = _softmax(settings, attr.text, rec, kept_s, m, n)
+    pair_ids: dict[Segment, int] = {}
+    seg_pairs = [[pair_ids.setdefault(p, len(pair_ids)) for p in segment_pairs(text)]
+                 for text in seg_ids]
     keys = list(cust)
     w = np.array([weight(customers.get(k), settings, mean_arr) for k in keys])
-    arr = np.array([np.nan if (info := customers.get(k)) is None or info.arr is None
-                    else info.arr for k in keys])
+    arr = np.array([np.nan if (c := customers.get(k)) is None or c.arr is None else c.arr
+                    for k in keys])
     engine = Engine(issues, issue_group, compatible, w, arr, seg_pairs,
                     [p for p, _ in sorted(pair_ids.items(), key=lambda kv: kv[1])])
-    evidence = Evidence(customer, ticket & linked, mult, segments,
-                        np.where(linked, feature_set, -1), base,
-                        np.array(kept_r, dtype=np.int64), np.array(kept_i, dtype=np.int64),
-                        np.array(kept_a), np.array(named_r, dtype=np.int64),
-                        np.array(named_i, dtype=np.int64))
+    evidence = Evidence(customer, ticket & (feature_set != -2), mult, segments,
+                        np.where(linked, feature_set, -1), base, rec,
+                        np.array(kept_i, dtype=np.int64), share,
+                        np.array(named_r, dtype=np.int64), np.array(named_i, dtype=np.int64))
     totals = engine.totals(evidence)
-    return totals, _shown(shown, rows, matcher)
+    shown = _strongest(rows, issues, rec, np.array(kept_i, dtype=np.int64), share, kept_s)
+    return totals, shown
 
 
-def _shown(shown: Mapping[IssueKey, Iterable[SuggestedLink]], rows: list[ev_store.EvidenceRow],
-           matcher: Matcher) -> dict[IssueKey, tuple[SuggestedLink, ...]]:
+def _softmax(settings: ImpactSettings, text: bool, rec: np.ndarray, scores: np.ndarray,
+             m: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return each record's base attribution and each kept match's, as attribute() does."""
+    if settings.feature_attribution == "full":
+        return np.ones(n), np.ones(len(rec))
+    if not text or len(rec) == 0:
+        return 1.0 / m, np.zeros(len(rec))
+    bs = settings.text_weight * scores
+    top = np.zeros(n)
+    np.maximum.at(top, rec, bs)  # shifted by the largest exponent, as attribute() is
+    e = np.exp(bs - top[rec])
+    rest = np.exp(-top)
+    kept = np.bincount(rec, minlength=n).astype(np.float64)
+    z = np.bincount(rec, weights=e, minlength=n) + (m - kept) * rest
+    return rest / z, e / z[rec]
+
+
+def _strongest(rows: list[ev_store.EvidenceRow], issues: list[IssueKey], rec: np.ndarray,
+               issue: np.ndarray, share: np.ndarray, score: np.ndarray
+               ) -> dict[IssueKey, list[tuple[int, float, float]]]:
+    """Return each issue's strongest matches (record row, a, s): by a, s, then record id."""
+    if len(rec) == 0:
+        return {}
+    wanted = np.unique(rec)
+    names = np.array([f"{rows[i].source}:{rows[i].external_id}" for i in wanted.tolist()])
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[wanted[np.argsort(names, kind="stable")]] = np.arange(len(wanted))
+    order = np.lexsort((rank[rec], -score, -share, issue))
+    iss = issue[order]
+    starts = np.flatnonzero(np.r_[True, iss[1:] != iss[:-1]])
+    ends = np.r_[starts[1:], len(iss)]
+    out: dict[IssueKey, list[tuple[int, float, float]]] = {}
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        picked = order[a:min(b, a + SHOWN_MATCHES)]
+        out[issues[int(iss[a])]] = [(int(rec[j]), float(share[j]), float(score[j]))
+                                    for j in picked.tolist()]
+    return out
+
+
+def _with_words(conn: Connection, shown: Mapping[IssueKey, list[tuple[int, float, float]]],
+                rows: list[ev_store.EvidenceRow], matcher: Matcher
+                ) -> dict[IssueKey, tuple[SuggestedLink, ...]]:
     """Return each issue's strongest matches with the words they share with its text."""
-    terms = {f"{r.source}:{r.external_id}": r.terms for r in rows}
+    terms = ev_store.texts_of(conn, {(rows[i].kind, rows[i].row_id)
+                                     for found in shown.values() for i, _, _ in found})
     out: dict[IssueKey, tuple[SuggestedLink, ...]] = {}
     for key, found in shown.items():
         text = set(matcher.texts.get(key, ()))
         out[key] = tuple(
-            SuggestedLink(x.record, x.kind, x.attribution, x.score,
-                          tuple(sorted(text & set(split_terms(terms[x.record])))))
-            for x in strongest(found))
+            SuggestedLink(f"{rows[i].source}:{rows[i].external_id}",
+                          "ticket" if rows[i].kind == "t" else "csat", a, s,
+                          tuple(sorted(text & set(split_terms(
+                              terms.get((rows[i].kind, rows[i].row_id), ""))))))
+            for i, a, s in found)
     return out
 
 
 def _tally(responses: Iterable[Any], tickets: Iterable[Any], current: set[str],
            matcher: Matcher) -> dict[str, _Tally]:
-    """Sum the per-key groups per issue; only issues linked in the current window count."""
+    """Sum the groups per key, then per issue; only issues linked in the current window count.
+
+    A feature key links hundreds of issues: summing its groups once per key first keeps the
+    work per issue to one addition per key and segment value.
+    """
+    per_key: dict[str, _Tally] = {}
+    for k, g, prev, n, s, o in responses:
+        t = per_key.get(k)
+        if t is None:
+            t = per_key[k] = _Tally()
+        if prev:
+            t.n_prev += n
+            t.s_prev += s
+            continue
+        t.n += n
+        t.s += s
+        t.o += o
+        for pair in segment_pairs(g):
+            ns = t.segments.get(pair)
+            if ns is None:
+                ns = t.segments[pair] = [0, 0]
+            ns[0] += n
+            ns[1] += s
+    for k, g, n in tickets:
+        t = per_key.get(k)
+        if t is None:
+            t = per_key[k] = _Tally()
+        t.t += n
+        for pair in segment_pairs(g):
+            t.segments.setdefault(pair, [0, 0])
     tallies: dict[str, _Tally] = {}
     for k in current:
         for link in matcher.links(k):
@@ -256,31 +333,24 @@ def _tally(responses: Iterable[Any], tickets: Iterable[Any], current: set[str],
                 t = tallies[link.issue] = _Tally()
             t.features.update(link.features)
             t.references.update(link.references)
-    for k, g, prev, n, s, o in responses:
-        pairs = segment_pairs(g)
+    for k, kt in per_key.items():
         for link in matcher.links(k):
             t = tallies.get(link.issue)
             if t is None:
                 continue  # only previous-window records: no impact now
-            if prev:
-                t.n_prev += n
-                t.s_prev += s
-                continue
-            t.n += n
-            t.s += s
-            t.o += o
-            for pair in pairs:
+            t.n += kt.n
+            t.s += kt.s
+            t.o += kt.o
+            t.t += kt.t
+            t.n_prev += kt.n_prev
+            t.s_prev += kt.s_prev
+            for pair, (n, s) in kt.segments.items():
                 ns = t.segments.get(pair)
                 if ns is None:
-                    ns = t.segments[pair] = [0, 0]
-                ns[0] += n
-                ns[1] += s
-    for k, g, n in tickets:
-        for link in matcher.links(k):
-            t = tallies[link.issue]
-            t.t += n
-            for pair in segment_pairs(g):
-                t.segments.setdefault(pair, [0, 0])
+                    t.segments[pair] = [n, s]
+                else:
+                    ns[0] += n
+                    ns[1] += s
     return tallies
 
 

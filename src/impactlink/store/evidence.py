@@ -8,7 +8,7 @@ their texts, k and the tokenizer) is unchanged, a cycle reuses them and does no 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import Connection, Table, and_, literal, select, union_all
 
@@ -31,40 +31,49 @@ class EvidenceRow(NamedTuple):
     account: str | None
     link_key: str
     segments: str
-    terms: str
     candidates: str | None
     """The fingerprint the stored matches are for (None: none stored)."""
     matches: str | None
 
 
 def evidence(conn: Connection, ranges: Ranges) -> list[EvidenceRow]:
-    """Return the linked tickets and dissatisfied answers of the current window."""
+    """Return the linked tickets and dissatisfied answers of the current window.
+
+    Their terms are read apart (``texts_of``), for the few rows that need them: those whose
+    stored matches are stale, and those an explanation shows.
+    """
     r, t, m = RESPONSES, TICKETS, MATCHES
     tickets = (
         select(literal("t").label("kind"), t.c.id, t.c.source, t.c.external_id, t.c.customer_key,
-               t.c.customer_id, t.c.link_key, t.c.segments, t.c.terms, m.c.candidates,
-               m.c.matches)
+               t.c.customer_id, t.c.link_key, t.c.segments, m.c.candidates, m.c.matches)
         .select_from(t.outerjoin(m, and_(m.c.kind == "t", m.c.record_id == t.c.id)))
         .where(ranges.tickets, t.c.link_key != ""))
     responses = (
         select(literal("r"), r.c.id, r.c.source, r.c.external_id, r.c.customer_key,
-               r.c.customer_id, r.c.link_key, r.c.segments, r.c.terms, m.c.candidates,
-               m.c.matches)
+               r.c.customer_id, r.c.link_key, r.c.segments, m.c.candidates, m.c.matches)
         .select_from(r.outerjoin(m, and_(m.c.kind == "r", m.c.record_id == r.c.id)))
         .where(ranges.responses, r.c.status == "answered", r.c.satisfied.is_(False),
                r.c.link_key != ""))
     return [EvidenceRow(*row) for row in conn.execute(union_all(tickets, responses))]
 
 
+_PARSED: dict[str, tuple[tuple[IssueKey, float], ...]] = {}
+
+
 def parse_matches(text: str | None) -> tuple[tuple[IssueKey, float], ...]:
-    """Return stored matches: ``key=score`` joined by tabs."""
+    """Return stored matches: ``key=score`` joined by tabs (cached: texts repeat)."""
     if not text:
         return ()
-    out = []
-    for item in text.split("\t"):
-        key, _, score = item.rpartition("=")
-        out.append((IssueKey(key), float(score)))
-    return tuple(out)
+    found = _PARSED.get(text)
+    if found is None:
+        out = []
+        for item in text.split("\t"):
+            key, _, score = item.rpartition("=")
+            out.append((IssueKey(key), float(score)))
+        found = tuple(out)
+        if len(_PARSED) < 200_000:
+            _PARSED[text] = found
+    return found
 
 
 def format_matches(matches: Iterable[tuple[str, float]]) -> str:
@@ -84,16 +93,17 @@ def forget_matches(conn: Connection) -> None:
     conn.execute(MATCHES.delete())
 
 
-def texts_of(conn: Connection, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Any]:
+def texts_of(conn: Connection, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """Return the terms of some records, by (kind, row id)."""
-    out: dict[tuple[str, int], Any] = {}
+    out: dict[tuple[str, int], str] = {}
     by_kind: dict[str, list[int]] = {}
     for kind, row_id in wanted:
         by_kind.setdefault(kind, []).append(row_id)
     for kind, ids in by_kind.items():
         table = TICKETS if kind == "t" else RESPONSES
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        ids.sort()
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
             for row_id, terms in conn.execute(select(table.c.id, table.c.terms)
                                               .where(table.c.id.in_(chunk))):
                 out[(kind, row_id)] = terms
