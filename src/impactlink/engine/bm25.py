@@ -9,9 +9,9 @@ issue order). Identical term sets are scored once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from impactlink.core.attribution import K1, B, CandidateSet
 
@@ -19,8 +19,10 @@ BATCH = 4096
 """Records scored per dense block: BATCH × m floats at a time."""
 
 
-def weights(cset: CandidateSet) -> tuple[dict[str, int], sparse.csr_matrix]:
+def weights(cset: CandidateSet) -> tuple[dict[str, int], Any]:
     """Return the vocabulary and the (term × candidate) BM25 weights of a candidate set."""
+    from scipy import sparse  # imported when text is scored: a cycle that reuses needs none
+
     vocab = {t: i for i, t in enumerate(sorted(cset.df))}
     rows: list[int] = []
     cols: list[int] = []
@@ -50,6 +52,8 @@ def match_many(cset: CandidateSet, records: Sequence[Sequence[str]], k: int
     out: list[tuple[tuple[int, float], ...]] = [() for _ in records]
     if not records or cset.m == 0 or k <= 0:
         return out
+    from scipy import sparse
+
     vocab, w = weights(cset)
     unique: dict[tuple[int, ...], list[int]] = {}
     for i, terms in enumerate(records):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import astuple
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,10 +29,14 @@ INPUTS = "impact_inputs"
 def fingerprint(conn: Connection, inputs: Mapping[str, Any]) -> str:
     """Return a hash of the compute's inputs: settings given, stored revision and issues."""
     shape = {"version": __version__, "inputs": inputs,
-             "data_revision": get_meta(conn, "data_revision"),
-             "issues": [asdict(issue) for issue in load_issues(conn)]}
-    text = json.dumps(shape, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+             "data_revision": get_meta(conn, "data_revision")}
+    h = hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode())
+    # Issues hashed field by field: a JSON document of thousands of bodies costs more.
+    for issue in load_issues(conn):
+        for value in astuple(issue):
+            h.update(repr(value).encode())
+            h.update(b"\0")
+    return h.hexdigest()
 
 
 def reusable(conn: Connection, inputs: str, as_of: datetime, window_days: int) -> bool:

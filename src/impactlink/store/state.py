@@ -126,6 +126,12 @@ def load_impacts(conn: Connection) -> dict[str, dict[str, Any]]:
     return {r.issue_key: json.loads(r.figures) for r in conn.execute(select(IMPACTS))}
 
 
+def touch_impacts(engine: Engine, as_of: datetime) -> None:
+    """Move the stored impact's as-of time (its figures hold as they are)."""
+    with engine.begin() as conn:
+        conn.execute(update(IMPACTS).values(as_of=as_of))
+
+
 def save_impacts(engine: Engine, as_of: datetime, figures: Mapping[str, dict[str, Any]]) -> None:
     """Replace the stored impact with this compute's figures."""
     computed = now()
