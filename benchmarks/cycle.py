@@ -278,17 +278,18 @@ def main() -> None:
         sys.exit(1)
 
 
-def dataset(bench: Bench, name: str, records: int) -> Path:
+def dataset(bench: Bench, name: str, records: int, quiet: bool = False) -> Path:
     folder = bench.workdir / name
     if folder.exists():
         shutil.rmtree(folder)
     started = time.perf_counter()
     meta = orgdata.generate(folder, records)
     size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
-    print(f"\n{name}: {meta['responses']:,} survey rows + {meta['tickets']:,} tickets, "
-          f"{meta['customers']:,} customers, {meta['open_issues']:,} open issues of "
-          f"{meta['issues']:,}; {size:,.0f} MB, generated in {time.perf_counter() - started:.1f} s",
-          flush=True)
+    if not quiet:
+        print(f"\n{name}: {meta['responses']:,} survey rows + {meta['tickets']:,} tickets, "
+              f"{meta['customers']:,} customers, {meta['open_issues']:,} open issues of "
+              f"{meta['issues']:,}; {size:,.0f} MB, generated in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
     return folder
 
 
@@ -370,7 +371,7 @@ def growth(bench: Bench, sizes: list[int]) -> None:
           f"{'DuckDB':>8} {'DuckDB RSS':>10} {'ours/DuckDB':>11}")
     table = []
     for records in sizes:
-        folder = dataset(bench, f"growth-{records}", records)
+        folder = dataset(bench, f"growth-{records}", records, quiet=True)
         config = folder / "bench.toml"
         ours = bench.cycle(f"cold cycle, {records:,} records", config, store_of(config))
         duck = bench.duckdb(f"DuckDB, {records:,} records", config, folder / "duckdb.json")
