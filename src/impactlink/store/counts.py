@@ -210,10 +210,14 @@ def _customer_totals(rows: list[ev_store.EvidenceRow], attr: _Attributions, matc
     feature_set = np.fromiter((k.feature_set for k in key_infos), dtype=np.int64, count=n)
     named_r = [i for i, k in enumerate(key_infos) for _ in k.named]
     named_i = [x for k in key_infos for x in k.named]
-    kept_r = [i for i, kept in enumerate(attr.kept) for _ in kept]
-    kept_i = [index[key] for kept in attr.kept for key, _ in kept]
-    kept_s = np.array([s for kept in attr.kept for _, s in kept], dtype=np.float64)
-    rec = np.array(kept_r, dtype=np.int64)
+    # Straight into arrays: a million kept matches as Python lists cost hundreds of MB.
+    lengths = np.fromiter((len(kept) for kept in attr.kept), dtype=np.int64, count=n)
+    total = int(lengths.sum())
+    rec = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    kept_issue = np.fromiter((index[key] for kept in attr.kept for key, _ in kept),
+                             dtype=np.int64, count=total)
+    kept_s = np.fromiter((s for kept in attr.kept for _, s in kept), dtype=np.float64,
+                         count=total)
     m = np.ones(n)
     linked = feature_set >= 0
     m[linked] = np.array(sizes, dtype=np.float64)[feature_set[linked]]
@@ -228,11 +232,10 @@ def _customer_totals(rows: list[ev_store.EvidenceRow], attr: _Attributions, matc
     engine = Engine(issues, issue_group, compatible, w, arr, seg_pairs,
                     [p for p, _ in sorted(pair_ids.items(), key=lambda kv: kv[1])])
     evidence = Evidence(customer, ticket & (feature_set != -2), mult, segments,
-                        np.where(linked, feature_set, -1), base, rec,
-                        np.array(kept_i, dtype=np.int64), share,
+                        np.where(linked, feature_set, -1), base, rec, kept_issue, share,
                         np.array(named_r, dtype=np.int64), np.array(named_i, dtype=np.int64))
     totals = engine.totals(evidence)
-    shown = _strongest(rows, issues, rec, np.array(kept_i, dtype=np.int64), share, kept_s)
+    shown = _strongest(rows, issues, rec, kept_issue, share, kept_s)
     return totals, shown
 
 
