@@ -40,7 +40,7 @@ def test_dry_run_prints_the_ranked_plan_and_summary(tmp_path: Path) -> None:
     code, out = invoke("run", "--config", str(config), "--dry-run", "--as-of", AS_OF)
     assert code == 0, out
     assert "Plan as of 2026-11-21 00:00 UTC" in out
-    rows = re.findall(r"│ (\d+)\s+│ (acme/shop#\d+)\s+│ – → (\w+)\s+│ – → ([\d.]+)", out)
+    rows = re.findall(r"│\s+(\d+) │ (acme/shop#\d+)\s+│ – → (\w+)\s+│\s+([\d.]+) │", out)
     assert len(rows) >= 30
     scores = [float(r[3]) for r in rows]
     assert scores == sorted(scores, reverse=True)
@@ -64,7 +64,8 @@ def test_report_json_carries_every_figure_ranked(tmp_path: Path) -> None:
     code, out = invoke("report", "-c", str(config), "--format", "json")
     assert code == 0, out
     rows = json.loads(out)
-    assert rows and all(list(r) == list(FIELDS) for r in rows)
+    assert rows and all(list(r) == [*FIELDS, "as_of", "window_days"] for r in rows)
+    assert {(r["as_of"], r["window_days"]) for r in rows} == {("2026-11-21T00:00:00Z", 90)}
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     top = rows[0]
     assert top["csat_low"] <= top["csat"] <= top["csat_high"]
@@ -74,7 +75,7 @@ def test_report_json_carries_every_figure_ranked(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt, marker", [("csv", "issue,title,url,features"),
-                                          ("markdown", "| # | Issue | Level |")])
+                                          ("markdown", "**Customer Impact** as of 2026-11-21")])
 def test_report_formats_to_a_file(tmp_path: Path, fmt: str, marker: str) -> None:
     config = example_config(tmp_path)
     invoke("run", "-c", str(config), "--as-of", AS_OF)
@@ -116,9 +117,11 @@ def test_quarantine_lists_file_line_and_reason(tmp_path: Path) -> None:
     invoke("run", "-c", str(config), "--as-of", AS_OF)
     code, out = invoke("report", "-c", str(config), "--quarantine")
     assert code == 0
-    assert re.search(r"survey-export\s+\S*csat\.csv:\d+\s+score '7' is outside", out)
-    assert re.search(r"csat\.csv:\d+\s+submitted_at 'yesterday'", out)
-    assert re.search(r"csat\.csv:\d+\s+id is (empty|missing)", out)
+    assert re.search(r"survey-export\W+\S*csat\.csv:\d+\W+score '7' is outside the 1–5 "
+                     r"scale\W", out)
+    assert "(1-5)" not in out
+    assert re.search(r"csat\.csv:\d+\W+submitted_at 'yesterday'", out)
+    assert re.search(r"csat\.csv:\d+\W+id is (empty|missing)", out)
 
 
 def test_check_names_a_misspelt_key(tmp_path: Path) -> None:

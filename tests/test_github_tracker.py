@@ -167,7 +167,7 @@ def test_dry_run_sends_no_write_and_lists_requests(github_fake: FakeGithub,
     planned = {w.target: w for _, w in summary.planned}
     assert planned["label"].requests == (
         "POST /repos/acme/shop/labels {'name': 'impact: high', 'color': 'd93f0b'} "
-        "(only if the repository lacks it)",
+        "(the repository lacks it)",
         "POST /repos/acme/shop/issues/1/labels {'labels': ['impact: high']}",
         "DELETE /repos/acme/shop/issues/1/labels/impact%3A%20low",
     )

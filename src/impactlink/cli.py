@@ -5,11 +5,12 @@ Exit codes: 0 ok; 1 a step failed (the others ran); 2 bad configuration or usage
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -19,23 +20,46 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperCommand, TyperGroup
 
 from impactlink import __version__
 from impactlink.config import Settings, load_settings
 from impactlink.core.redact import strip_controls
-from impactlink.core.report import TABLE_COLUMNS, ranked, table_rows, to_csv, to_json, to_markdown
+from impactlink.core.report import ReportContext
 from impactlink.errors import ConfigError, ImpactlinkError
 from impactlink.explain import explain_issue
 from impactlink.logs import MaskedStream
 from impactlink.pipeline import CycleResult, Pipeline
-from impactlink.store import state
+from impactlink.registry import build_source
+from impactlink.sources.base import Source
 from impactlink.store.engine import current_revision, head_revision, open_store, upgrade
 
-app = typer.Typer(help="Link what customers feel to the bugs engineers fix.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # NOTE: recent Typer shows a flag's type, "<bool>", in help
+    return params
+
+
+class _Command(TyperCommand):
+    """A command whose on/off options read as flags in its help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    """A command group whose on/off options read as flags in its help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+
+app = typer.Typer(help="Link what customers feel to the bugs engineers fix.", cls=_Group,
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Manage the store.", cls=_Group, no_args_is_help=True)
 app.add_typer(db_app, name="db")
 # Piped output (CI logs, files) gets a width that fits the tables instead of 80 columns.
 # Both consoles mask registered secrets, as the logs do (the streams are looked up late).
@@ -46,11 +70,30 @@ out = Console(file=cast(TextIO, stdout), highlight=False,
 err = Console(file=cast(TextIO, MaskedStream(lambda: sys.stderr)), highlight=False,
               soft_wrap=True)
 
+
+def _verbose(value: bool) -> bool:
+    if value:
+        from impactlink.logs import setup_logging
+
+        setup_logging(logging.INFO)
+    return value
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"impactlink {__version__}", markup=False)
+        raise typer.Exit(0)
+
+
 ConfigOption = Annotated[Path, typer.Option(
     "--config", "-c", envvar="IMPACTLINK_CONFIG", help="The TOML configuration file.",
-    show_default=False)]
+    show_default=False, metavar="FILE")]
 AsOfOption = Annotated[str | None, typer.Option(
-    "--as-of", help="Compute as of this time (ISO 8601; no zone means UTC). Default: now.")]
+    "--as-of", metavar="TIME",
+    help="Compute as of this time (ISO 8601; no zone means UTC). Default: now.")]
+VerboseOption = Annotated[bool, typer.Option(
+    "--verbose", "-v", callback=_verbose,
+    help="Log each step (JSON lines when stderr is not a terminal).")]
 
 
 class Format(StrEnum):
@@ -109,165 +152,168 @@ def _pipeline(settings: Settings, **kwargs: Any) -> Pipeline:
 
 @app.callback()
 def main_callback(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    verbose: VerboseOption = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False,
 ) -> None:
     """Link what customers feel (CSAT, tickets) to the bugs engineers fix."""
-    if version:
-        out.print(f"impactlink {__version__}")
-        raise typer.Exit(0)
     from impactlink.logs import setup_logging
 
     setup_logging(logging.INFO if verbose else logging.WARNING)
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(config: ConfigOption,
         dry_run: Annotated[bool, typer.Option("--dry-run", help=(
             "Ingest and compute, then print the plan instead of writing to the tracker."))] = False,
-        as_of: AsOfOption = None) -> None:
+        show_bodies: Annotated[bool, typer.Option("--show-bodies", help=(
+            "With --dry-run: print each planned comment as it would be written."))] = False,
+        as_of: AsOfOption = None,
+        verbose: VerboseOption = False) -> None:
     """Run one cycle: ingest sources, sync issues, match, compute, write back."""
+    from impactlink.hints import arr_known, cycle_hints
     from impactlink.scheduler import stop_on_signals
 
     stop = threading.Event()
     try:
         settings = _settings(config)
         moment = parse_time(as_of)
-        with stop_on_signals(stop):
-            result = _pipeline(settings).run(moment, dry_run=dry_run, should_stop=stop.is_set)
+        printed = dry_run or settings.tracker.type == "file"
+        if show_bodies and not printed:
+            raise ConfigError("--show-bodies goes with --dry-run (it prints the planned comments)")
+        pipeline = _pipeline(settings)
+        with stop_on_signals(stop), ingest_progress() as factory:
+            result = pipeline.run(moment, dry_run=dry_run, should_stop=stop.is_set,
+                                  source_factory=factory)
+        hints = cycle_hints(pipeline, result)
+        with pipeline.engine.connect() as conn:
+            arr = arr_known(conn)
     except ImpactlinkError as exc:
         raise fail(exc) from None
     except SQLAlchemyError as exc:
         raise store_failed(exc) from None
-    print_plan(result, show=dry_run or settings.tracker.type == "file")
-    print_summary(result)
+    if printed:
+        print_plan(result, settings, show_bodies=show_bodies, arr_known=arr)
+    print_summary(result, planned_only=printed)
+    for hint in hints:
+        err.print(f"hint: {hint}", markup=False)
     if result.stopped:
         err.print("stopped before the end (signal); the next run resumes", markup=False)
     raise typer.Exit(0 if result.ok and not result.stopped else 1)
 
 
-def print_plan(result: CycleResult, *, show: bool) -> None:
-    """Print each issue whose impact changes, ranked by score: before → after."""
-    if not show:
+def ingest_progress() -> AbstractContextManager[Callable[..., Source]]:
+    """Return where sources come from: with a progress display on a terminal, else plainly.
+
+    Quiet when stderr is not a terminal, where the logs are JSON lines.
+    """
+    from impactlink.terminal import ingest_progress as progress
+
+    # With -v the step logs go to the same terminal: they say what the bar would.
+    shown = sys.stderr.isatty() and logging.getLogger().level > logging.INFO
+    return progress(err, build_source, enabled=shown)
+
+
+def _width() -> int | None:
+    """Return the width the tables fit: the terminal's, $COLUMNS, else 160 (piped)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return out.width if sys.stdout.isatty() else 160
+
+
+def print_plan(result: CycleResult, settings: Settings, *, show_bodies: bool,
+               arr_known: bool = True) -> None:
+    """Print each issue the tracker does not hold yet, ranked by score, and its requests."""
+    from impactlink.terminal import plan_lines, plan_table
+
+    ctx = ReportContext(result.as_of, settings.impact.window_days, arr_known)
+    planned = result.plan()
+    if not planned:
+        out.print(f"Plan {ctx.heading()}: nothing to write — the tracker already holds "
+                  f"every issue's impact.", markup=False)
         return
-    changes = result.changed()
-    table = Table(title=f"Plan as of {result.as_of:%Y-%m-%d %H:%M} UTC — {len(changes)} "
-                        f"issue(s) change", title_justify="left")
-    for name in ("#", "issue", "level", "score", "csat", "affected", "arr at risk", "title"):
-        table.add_column(name, overflow="fold")
-    for n, (key, before, after) in enumerate(changes, 1):
-        b, a = before or {}, after or {}
-        table.add_row(str(n), _cell(key), _arrow(b.get("level"), a.get("level", "cleared")),
-                      _arrow(b.get("score"), a.get("score", 0)),
-                      _arrow(b.get("csat"), a.get("csat")),
-                      _arrow(b.get("affected"), a.get("affected", 0)),
-                      _arrow(b.get("arr_at_risk"), a.get("arr_at_risk", 0)),
-                      _cell(_short(str(a.get("title") or b.get("title") or ""))))
-    out.print(table)
-    if result.writes.planned:
-        out.print(f"\nRequests a real run would send ({len(result.writes.planned)} writes):")
-        for issue, write in result.writes.planned:
-            for line in write.requests or (f"{write.target} ← {issue}",):
-                out.print(f"  {line}", markup=False)
+    out.print(plan_table(planned, ctx, _width()), width=_width())
+    for line in plan_lines(result, settings, show_bodies=show_bodies):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-def _show(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}".removesuffix(".0")
-    return str(value)
-
-
-def _arrow(before: Any, after: Any) -> str:
-    return _show(after) if before == after else f"{_show(before)} → {_show(after)}"
-
-
-def _cell(text: str) -> Text:
-    """Return tracker or customer text as a table cell that is never read as markup."""
-    return Text(strip_controls(text))
-
-
-def _short(text: str, width: int = 48) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def print_summary(result: CycleResult) -> None:
+def print_summary(result: CycleResult, *, planned_only: bool) -> None:
     """Print the counts per source, matched issues, changes and writes."""
     out.print("\nSummary")
     for name, r in result.sources.items():
         line = f"  source {name}: {r.ingested} ingested, {r.quarantined} quarantined"
+        if r.repaired:
+            line += f", {r.repaired} repaired"
         if r.deleted:
             line += f", {r.deleted} deleted"
         out.print(line + (f" — ERROR: {r.error}" if r.error else ""), markup=False)
     writes = result.writes
     out.print(f"  issues: {result.issues} synced, {result.matched} with impact, "
-              f"{len(result.changed())} changed", markup=False)
-    verb = "planned" if result.dry_run else "written"
-    count = len(writes.planned) if result.dry_run else writes.written
+              f"{len(result.changed())} changed since the last run, {len(result.plan())} "
+              f"to write", markup=False)
+    verb = "planned" if planned_only else "written"
+    count = len(writes.planned) if planned_only else writes.written
     out.print(f"  writes: {count} {verb}, {writes.skipped} unchanged, {len(writes.failed)} failed"
               + (f" — stopped: {writes.stopped}" if writes.stopped else ""), markup=False)
     for error in result.errors:
         err.print(f"error: {error}", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(config: ConfigOption,
            format: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
-           output: Annotated[Path | None, typer.Option("--output", "-o",
-                                                       help="Write here, not stdout.")] = None,
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", metavar="PATH", help="Write here, not stdout.")] = None,
            as_of: AsOfOption = None,
            explain: Annotated[str | None, typer.Option(
-               "--explain", help="Print every input behind one issue's figures.")] = None,
+               "--explain", metavar="ISSUE",
+               help="Print every input behind one issue's figures (acme/shop#12, #12, 12, "
+                    "SHOP-12 or its URL).")] = None,
            quarantine: Annotated[bool, typer.Option(
-               "--quarantine", help="List rejected records with where and why.")] = False,
+               "--quarantine",
+               help="List rejected records with where and why.")] = False,
            calibration: Annotated[bool, typer.Option(
                "--calibration",
-               help="How often text attribution finds the bug a customer named.")] = False
+               help="How often text attribution finds the bug a customer named.")] = False,
+           verbose: VerboseOption = False,
            ) -> None:
     """Print the ranked backlog from what is stored (no source or tracker is called)."""
+    from impactlink import reports
+
     try:
         if output is not None and output.is_dir():
             raise ConfigError(f"--output {output}: is a directory; give a file path")
         settings = _settings(config)
-        pipeline = _pipeline(settings, tracker=_NoTracker())
+        pipeline = _pipeline(settings, tracker=reports.NoTracker())
+        width = None if output else _width()
+        when = parse_time(as_of) if as_of else None
+        shown: str | Table
         if calibration:
-            text = _calibration_text(pipeline, format, as_of)
+            shown = reports.calibration_text(pipeline, format.value, when)
         elif quarantine:
-            text = _quarantine_text(pipeline, format)
+            shown = reports.quarantine(pipeline, format.value, width)
         elif explain:
-            text = explain_issue(pipeline, explain, parse_time(as_of) if as_of else None, format)
+            shown = explain_issue(pipeline, explain, when, format)
+        elif format is Format.table:
+            shown = reports.backlog_table(pipeline, when, width)
         else:
-            text = _report_text(pipeline, format, as_of)
+            shown = reports.backlog_text(pipeline, format.value, when)
         if output is not None:
-            _write_output(output, text)
+            _write_output(output, reports.as_text(shown) if isinstance(shown, Table) else shown)
     except ImpactlinkError as exc:
         raise fail(exc) from None
     except SQLAlchemyError as exc:
         raise store_failed(exc) from None
     if output is not None:
         err.print(f"wrote {escape(str(output))}")
-    elif format is Format.table and not explain and not quarantine and not calibration:
-        _print_table(text)
+    elif isinstance(shown, Table):
+        out.print(shown, width=width)
     else:
         # Customer and tracker text reach a terminal here: no escape sequence gets through.
-        text = strip_controls(text)
+        text = strip_controls(shown)
         stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def _calibration_text(pipeline: Pipeline, format: Format, as_of: str | None) -> str:
-    from impactlink import calibration
-
-    when = parse_time(as_of) if as_of else _last_as_of(pipeline)
-    rows = calibration.calibrate(pipeline, when)
-    return calibration.render(rows, format.value, when, pipeline.settings.impact.window_days)
-
-
-def _last_as_of(pipeline: Pipeline) -> datetime:
-    from impactlink.explain import _stored_as_of
-
-    with pipeline.engine.connect() as conn:
-        return _stored_as_of(conn)
 
 
 def _write_output(path: Path, text: str) -> None:
@@ -277,63 +323,8 @@ def _write_output(path: Path, text: str) -> None:
         raise ConfigError(f"--output {path}: cannot write it: {exc.strerror or exc}") from None
 
 
-class _NoTracker:
-    """Stands where the tracker would be: reports read only the store."""
-
-    kind = "none"
-
-    def __getattr__(self, name: str) -> Any:
-        raise ConfigError("report reads only the store; run `impactlink run` first")
-
-
-def _report_rows(pipeline: Pipeline, as_of: str | None) -> list[Any]:
-    if as_of:
-        from impactlink.core.report import impact_to_dict
-        from impactlink.pipeline import compute_impacts
-
-        impacts, _ = compute_impacts(pipeline, parse_time(as_of))
-        return ranked({k: impact_to_dict(v) for k, v in impacts.items()})
-    with pipeline.engine.connect() as conn:
-        return ranked(state.load_impacts(conn))
-
-
-def _report_text(pipeline: Pipeline, format: Format, as_of: str | None) -> str:
-    rows = _report_rows(pipeline, as_of)
-    if format is Format.json:
-        return to_json(rows)
-    if format is Format.csv:
-        return to_csv(rows)
-    if format is Format.markdown:
-        return to_markdown(rows)
-    if format is Format.html:
-        from impactlink.report_html import html_report
-
-        return html_report(pipeline.engine, pipeline.settings, rows,
-                           parse_time(as_of) if as_of else None)
-    return json.dumps(table_rows(rows))
-
-
-def _print_table(cells_json: str) -> None:
-    table = Table(title="Customer Impact", title_justify="left")
-    for name in TABLE_COLUMNS:
-        table.add_column(name.replace("_", " "), overflow="fold")
-    for cells in json.loads(cells_json):
-        table.add_row(*[_cell(c) for c in cells])
-    out.print(table)
-
-
-def _quarantine_text(pipeline: Pipeline, format: Format) -> str:
-    with pipeline.engine.connect() as conn:
-        rows = state.quarantined(conn)
-    if format is Format.json:
-        return json.dumps([{k: r[k] for k in ("source", "location", "reason", "raw")}
-                           for r in rows], indent=2, ensure_ascii=False)
-    lines = [f"{r['source']}  {r['location']}  {r['reason']}" for r in rows]
-    return "\n".join(lines or ["no quarantined records"]) + "\n"
-
-
-@app.command()
-def check(config: ConfigOption) -> None:
+@app.command(cls=_Command)
+def check(config: ConfigOption, verbose: VerboseOption = False) -> None:
     """Validate the configuration, credentials and access; print each problem with its fix."""
     from impactlink.checks import run_checks
 
@@ -341,19 +332,26 @@ def check(config: ConfigOption) -> None:
         settings = _settings(config)
     except ConfigError as exc:
         raise fail(exc) from None
-    problems = run_checks(settings)
-    for problem in problems:
+    report = run_checks(settings)
+    for problem in report.problems:
         err.print(f"[red]problem:[/red] {escape(strip_controls(problem))}")
-    if problems:
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(strip_controls(warning))}")
+    if report.problems:
         raise typer.Exit(2)
+    for line in report.checked:
+        out.print(f"  ok  {line}", markup=False)
     out.print(f"{config}: configuration OK", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def backfill(config: ConfigOption,
-             source: Annotated[str, typer.Option("--source", help="The [[sources]] name.")],
+             source: Annotated[str, typer.Option("--source", metavar="NAME",
+                                                 help=escape("The [[sources]] name."))],
              since: Annotated[str, typer.Option(
-                 "--since", help="Read everything updated since this date (ISO 8601).")]) -> None:
+                 "--since", metavar="DATE",
+                 help="Read everything updated since this date (ISO 8601).")],
+             verbose: VerboseOption = False) -> None:
     """Re-read one HTTP source from a date, then go on incrementally from where it ends."""
     from impactlink.backfill import run_backfill
 
@@ -371,13 +369,15 @@ def backfill(config: ConfigOption,
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def serve(config: ConfigOption,
           metrics_port: Annotated[int | None, typer.Option(
               "--metrics-port", min=0, max=65535, envvar="IMPACTLINK_METRICS_PORT",
-              help="Serve /healthz and /metrics on this port.")] = None,
+              metavar="PORT", help="Serve /healthz and /metrics on this port.")] = None,
           metrics_host: Annotated[str, typer.Option(
-              "--metrics-host", help="The address the metrics port listens on.")] = "0.0.0.0",
+              "--metrics-host", metavar="HOST",
+              help="The address the metrics port listens on.")] = "0.0.0.0",
+          verbose: VerboseOption = False,
           ) -> None:
     """Run cycles on the configured schedule, one at a time, until SIGTERM or SIGINT."""
     from impactlink.scheduler import Service, stop_on_signals
@@ -407,10 +407,17 @@ def serve(config: ConfigOption,
     raise typer.Exit(0)
 
 
-@app.command()
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command(cls=_Command)
 def status(config: ConfigOption,
-           limit: Annotated[int, typer.Option("--limit", "-n", min=1,
-                                              help="How many runs to show.")] = 5) -> None:
+           limit: Annotated[int, typer.Option("--limit", "-n", min=1, metavar="N",
+                                              help="How many runs to show.")] = 5,
+           format: Annotated[StatusFormat, typer.Option("--format", "-f")] = StatusFormat.table,
+           verbose: VerboseOption = False) -> None:
     """Print the last runs with each step's counts, the next scheduled run and the lock."""
     from impactlink.scheduler import status_lines
 
@@ -418,7 +425,13 @@ def status(config: ConfigOption,
         settings = _settings(config)
         engine = open_store(settings.store, settings.base_dir)
         upgrade(engine)
-        lines = status_lines(settings, engine, datetime.now(UTC), limit)
+        now = datetime.now(UTC)
+        if format is StatusFormat.json:
+            from impactlink.reports import status_json
+
+            stdout.write(status_json(settings, engine, now, limit) + "\n")
+            return
+        lines = status_lines(settings, engine, now, limit)
     except ImpactlinkError as exc:
         raise fail(exc) from None
     except SQLAlchemyError as exc:
@@ -427,8 +440,8 @@ def status(config: ConfigOption,
         out.print(line, markup=False, highlight=False)
 
 
-@db_app.command("upgrade")
-def db_upgrade(config: ConfigOption) -> None:
+@db_app.command("upgrade", cls=_Command)
+def db_upgrade(config: ConfigOption, verbose: VerboseOption = False) -> None:
     """Apply the store's pending migrations (a second call does nothing)."""
     try:
         settings = _settings(config)
@@ -440,7 +453,7 @@ def db_upgrade(config: ConfigOption) -> None:
     except SQLAlchemyError as exc:
         raise store_failed(exc) from None
     out.print(f"store at revision {revision} (head {head_revision(engine)}); "
-              + ("migrations applied" if applied else "already up to date"))
+              + ("migrations applied" if applied else "already up to date"), markup=False)
 
 
 def main() -> None:

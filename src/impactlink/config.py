@@ -27,6 +27,7 @@ from impactlink.config_sources import (
     HttpSourceSettings,
     IntercomSourceConfig,
     SourceConfig,
+    SourceList,
     ZendeskSourceConfig,
 )
 from impactlink.config_trackers import (
@@ -149,7 +150,7 @@ class Settings(Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     impact: ImpactConfig = Field(default_factory=ImpactConfig)
     features: dict[str, FeatureConfig] = Field(default_factory=dict)
-    sources: list[SourceConfig] = Field(default_factory=list)
+    sources: SourceList = Field(default_factory=list)
     tracker: TrackerConfig
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from impactlink.config_section import Scale, Section, refuse_credentials
 
 
 class _SourceBase(Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)
     enabled: bool = True
-    complaint_multiplier: float = Field(1.0, ge=1.0)
+    complaint_multiplier: float = Field(1.0, ge=1.0, allow_inf_nan=False)
     segments: list[str] = Field(default_factory=list)
     ticket_source: str | None = None
 
@@ -25,6 +27,31 @@ class FileSourceConfig(_SourceBase):
     scale: Scale = "1-5"
     columns: dict[str, str] = Field(default_factory=dict)
     delimiter: str = Field(",", min_length=1, max_length=1)
+    time_format: str | None = Field(None, description="strptime format of the file's times, "
+                                    "e.g. \"%m/%d/%Y %H:%M\" (default: ISO 8601 or epoch "
+                                    "seconds); a time without zone is UTC")
+
+    @field_validator("time_format")
+    @classmethod
+    def _strptime_format(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        sample = datetime(2026, 11, 21, 13, 45, 30, tzinfo=UTC)
+        try:
+            datetime.strptime(sample.strftime(value), value)
+        except ValueError as exc:
+            raise ValueError(f"time_format {value!r} is not a strptime format ({exc}): use "
+                             f"directives such as %Y-%m-%d %H:%M or %m/%d/%Y") from None
+        if "%" not in value:
+            raise ValueError(f"time_format {value!r} has no directive: use e.g. %m/%d/%Y %H:%M")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter_is_not_structure(cls, value: str) -> str:
+        if value in '"\r\n\x00':
+            raise ValueError("delimiter may not be a quote, a line end or NUL; use , ; | or a tab")
+        return value
 
 
 class HttpSourceSettings(_SourceBase):
@@ -40,7 +67,7 @@ class HttpSourceSettings(_SourceBase):
     segment_fields: dict[str, str] = Field(default_factory=dict)
     plan_field: str | None = None
     arr_field: str | None = None
-    arr_multiplier: float = 1.0
+    arr_multiplier: float = Field(1.0, gt=0, allow_inf_nan=False)
 
     @field_validator("base_url")
     @classmethod
@@ -152,3 +179,44 @@ SourceConfig = Annotated[
     | DelightedSourceConfig,
     Field(discriminator="type"),
 ]
+
+
+def ticket_source_problems(sources: Sequence[_SourceBase]) -> list[str]:
+    """Return a problem for each ``ticket_source`` that names no source of the list."""
+    names = {source.name for source in sources}
+    return [f"sources[{n}] (name = {source.name!r}).ticket_source: no source named "
+            f"{source.ticket_source!r}; known: {', '.join(sorted(names))}"
+            for n, source in enumerate(sources)
+            if source.ticket_source and source.ticket_source not in names]
+
+
+def _gives_tickets(source: _SourceBase) -> bool:
+    return (isinstance(source, FileSourceConfig) and source.kind == "tickets") or isinstance(
+        source, ZendeskSourceConfig | IntercomSourceConfig | FreshdeskSourceConfig)
+
+
+def default_ticket_source(sources: list[_SourceBase]) -> list[_SourceBase]:
+    """Return the sources with ``ticket_source`` defaulted to the one tickets source, if one.
+
+    Only the survey sources whose ticket ids name another source's tickets take it: CSAT
+    files and Delighted (helpdesk sources rate their own tickets).
+    """
+    tickets = [s.name for s in sources if _gives_tickets(s)]
+    if len(tickets) != 1:
+        return sources
+    return [s.model_copy(update={"ticket_source": tickets[0]})
+            if s.ticket_source is None and (isinstance(s, DelightedSourceConfig) or (
+                isinstance(s, FileSourceConfig) and s.kind == "csat")) else s
+            for s in sources]
+
+
+def _known_ticket_sources(sources: list[_SourceBase]) -> list[_SourceBase]:
+    if problems := ticket_source_problems(sources):
+        raise ValueError("; ".join(problems))
+    return sources
+
+
+SourceList = Annotated[list[SourceConfig], AfterValidator(default_ticket_source),
+                       AfterValidator(_known_ticket_sources)]
+"""The ``[[sources]]`` array: with exactly one tickets source, it is the default
+``ticket_source`` of the survey sources that set none; a ``ticket_source`` must name one."""

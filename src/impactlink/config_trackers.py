@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from impactlink.config_section import Section, refuse_credentials
+from impactlink.trackers.jira_jql import check_narrowing
 
 
 class FieldNames(Section):
@@ -67,6 +68,12 @@ class GithubTrackerConfig(Section):
     max_rate_limit_wait_seconds: float = Field(
         60.0, ge=0, description="wait out a rate limit up to this long; past it, stop the cycle "
                                 "and resume at the next one")
+    max_referenced_issues: int = Field(
+        200, ge=0, description="issues named in customer text read per cycle, the most "
+                               "referenced first (the listing by feature label is not capped)")
+    referenced_revalidate_hours: float = Field(
+        24.0, ge=0, description="a referenced issue found closed or missing is read again "
+                                "after this long")
 
     @field_validator("api_url")
     @classmethod
@@ -103,7 +110,8 @@ class JiraTrackerConfig(Section):
     projects: list[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]+$")]] = Field(
         min_length=1, description="project keys whose issues to read, e.g. [\"SHOP\"]")
     jql: str | None = Field(None, description="extra JQL that narrows the feature search, "
-                            "e.g. 'issuetype = Bug' (not applied to explicitly referenced keys)")
+                            "e.g. 'issuetype = Bug' (not applied to explicitly referenced keys); "
+                            "it is sent as `project in (projects) AND (jql)`")
     fields: FieldNames = Field(default_factory=FieldNames,
                                description="names of the three custom number fields")
     level_label: bool = Field(False, description="also keep one level label on each issue")
@@ -118,13 +126,28 @@ class JiraTrackerConfig(Section):
     max_retry_wait_seconds: float = Field(600.0, ge=0, description="wait out a 429/503 "
                                           "Retry-After up to this long; past it, stop the cycle")
     max_retries: int = Field(4, ge=0, le=20, description="retries of one request after a "
-                             "429/503 or a dropped connection")
+                             "429/502/503/504 (a 500 too, on a read) or a dropped connection")
     timeout_seconds: float = Field(30.0, gt=0, description="connect/read timeout per request")
+    seconds_between_writes: float = Field(1.0, ge=0, description="pause between two write "
+                                          "requests, as for GitHub")
+    max_referenced_issues: int = Field(
+        200, ge=0, description="issues named in customer text read per cycle, the most "
+                               "referenced first (the feature search is not capped)")
+    referenced_revalidate_hours: float = Field(
+        24.0, ge=0, description="a referenced issue found resolved or missing is read again "
+                                "after this long")
 
     @field_validator("url")
     @classmethod
     def _no_credentials(cls, url: str) -> str:
         return refuse_credentials(url, fix="set email_env/token_env (or their _file forms)")
+
+    @field_validator("jql")
+    @classmethod
+    def _narrowing(cls, jql: str | None) -> str | None:
+        if jql is not None and jql.strip():
+            check_narrowing(jql)
+        return jql
 
     @field_validator("level_labels")
     @classmethod

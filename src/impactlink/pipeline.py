@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,10 +22,11 @@ from impactlink.core.report import impact_to_dict
 from impactlink.errors import ConfigError, ImpactlinkError, SourceError, TrackerError
 from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
 from impactlink.sources.base import Source
-from impactlink.store import aggregate, counts, records, reuse, state
+from impactlink.store import aggregate, counts, records, refcache, reuse, state
 from impactlink.store.engine import open_engine, upgrade
 from impactlink.store.lock import writer_lock
 from impactlink.trackers.base import Change, Tracker, Write
+from impactlink.trackers.references import Referenced
 from impactlink.writeback import STOP_REQUESTED, WriteSummary, write_back
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class SourceResult:
 
     ingested: int = 0
     quarantined: int = 0
+    repaired: int = 0
     deleted: int = 0
     error: str | None = None
 
@@ -67,7 +70,8 @@ class CycleResult:
         return not self.errors
 
     def changed(self) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]]:
-        """Return (issue, before, after) for each issue whose figures changed, by score."""
+        """Return (issue, before, after) for each issue whose figures differ from the last
+        compute's, by score (what the tracker holds is the plan's business: ``plan``)."""
         out = []
         for key in set(self.impacts) | set(self.previous):
             before, after = self.previous.get(key), self.impacts.get(key)
@@ -75,17 +79,51 @@ class CycleResult:
                 out.append((key, before, after))
         return sorted(out, key=lambda c: (-(c[2] or {}).get("score", 0.0), c[0]))
 
+    def plan(self) -> list[PlannedIssue]:
+        """Return the issues with writes planned (the tracker holds something else), by score."""
+        grouped: dict[str, list[Write]] = {}
+        for key, write in self.writes.planned:
+            grouped.setdefault(key, []).append(write)
+        planned = [PlannedIssue(key, self.impacts.get(key), tuple(writes))
+                   for key, writes in grouped.items()]
+        return sorted(planned, key=lambda p: (-p.score, p.issue))
+
     def summary(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of.isoformat(), "dry_run": self.dry_run,
             "sources": {n: vars(r) for n, r in self.sources.items()},
             "issues": self.issues, "issues_matched": self.matched, "links": self.links,
             "text_scored": self.scored,
-            "changes": len(self.changed()), "writes": self.writes.written,
+            "changes": len(self.changed()), "issues_planned": len(self.plan()),
+            "writes": self.writes.written,
             "writes_planned": len(self.writes.planned), "writes_failed": len(self.writes.failed),
             "writes_stopped": self.writes.stopped, "steps": self.steps, "errors": self.errors,
             "stopped": self.stopped,
         }
+
+
+@dataclass(frozen=True)
+class PlannedIssue:
+    """One issue of the plan: the figures it should show (None: cleared) and its writes."""
+
+    issue: str
+    figures: dict[str, Any] | None
+    writes: tuple[Write, ...]
+
+    @property
+    def score(self) -> float:
+        return float((self.figures or {}).get("score") or 0.0)
+
+    @property
+    def level(self) -> str:
+        """Return the level the issue should show, "cleared" when its impact goes."""
+        level = (self.figures or {}).get("level")
+        return "cleared" if self.figures is None or level in (None, "none") else str(level)
+
+    @property
+    def held_level(self) -> str | None:
+        """Return the level the tracker shows now, when its label was read back."""
+        return next((w.held for w in self.writes if w.target == "label" and w.held), None)
 
 
 class _Stopped(Exception):
@@ -229,7 +267,12 @@ class Pipeline:
         return result
 
     def ingest(self, result: CycleResult, source_factory: Callable[..., Source]) -> None:
-        """Pull every enabled source; one failing does not stop the others."""
+        """Pull every enabled source; one failing, for whatever reason, does not stop the others.
+
+        A bad record is the source's or the store's to quarantine; what still escapes is that
+        source's error this cycle (its cursor stays, so the next cycle retries), logged by
+        class and place only: an exception's message may quote customer data.
+        """
         for config in self.settings.sources:
             if not config.enabled:
                 continue
@@ -238,16 +281,26 @@ class Pipeline:
             try:
                 source = source_factory(config, self.settings.base_dir)
                 for batch in source.batches(records.load_cursor(self.engine, config.name)):
-                    records.save_batch(self.engine, config.name, batch, self.keyer,
-                                       result.run_id)
-                    counts.ingested += len(batch)
-                    counts.quarantined += len(batch.rejected)
+                    refused = records.save_batch(self.engine, config.name, batch, self.keyer,
+                                                 result.run_id)
+                    counts.ingested += len(batch) - refused
+                    counts.quarantined += len(batch.rejected) + refused
+                    counts.repaired += batch.repaired
                     counts.deleted += len(batch.deleted_tickets)
                     self._checkpoint()
             except (SourceError, ConfigError) as exc:
                 counts.error = str(exc)
                 result.errors.append(f"source {config.name}: {exc}")
                 log.error("source %s failed: %s", config.name, exc)
+            except _Stopped:
+                raise
+            except Exception as exc:  # a bug or a hostile record: recorded with its place
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}"
+                counts.error = (f"unexpected {type(exc).__name__} at {where}; the next cycle "
+                                f"retries from the stored cursor")
+                result.errors.append(f"source {config.name}: {counts.error}")
+                log.error("source %s failed: %s", config.name, counts.error)
             finally:
                 close = getattr(source, "close", None)
                 if close is not None:
@@ -256,18 +309,20 @@ class Pipeline:
     def sync_issues(self, result: CycleResult) -> None:
         """Read the tracker's issues into the store."""
         with self.engine.connect() as conn:
-            wanted = aggregate.referenced(conn)
+            wanted = Referenced(refcache.referenced(conn),
+                                refcache.StoreRefCache(self.engine, self.tracker.kind))
         issues = self.tracker.fetch_issues(wanted)
         state.sync_issues(self.engine, self.tracker.kind, issues,
                           {i.key: self.catalog.features_for_issue(i) for i in issues})
         result.issues = len(issues)
+        result.errors.extend(wanted.problems)
 
     def matcher(self, issues: list[Any], texts: Mapping[IssueKey, Sequence[str]] | None = None
                 ) -> Matcher:
         return Matcher(issues, self.catalog, default_repo=default_repo(self.settings),
                        attribution=self.settings.impact.feature_attribution, texts=texts)
 
-    def compute(self, result: CycleResult, *, save: bool = True) -> dict[IssueKey, Impact]:
+    def compute(self, result: CycleResult, *, save: bool = True) -> None:
         """Match stored records to issues and compute every figure as of the run's time.
 
         The stored figures are reused when computing again would give them (store.reuse).
@@ -280,19 +335,20 @@ class Pipeline:
             if self.reused:
                 result.impacts = dict(result.previous)
                 result.links = reuse.stored_evidence(conn)
-        if self.reused:
-            impacts = {IssueKey(k): impact_from_dict(v) for k, v in result.impacts.items()}
-        else:
+        if not self.reused:
             impacts, done = compute_impacts(self, result.as_of, save=save)
             result.impacts = {k: impact_to_dict(v) for k, v in impacts.items()}
             result.links = done.evidence
             result.scored = done.matched
-        result.matched = len(impacts)
-        if save:
+        result.matched = len(result.impacts)
+        if save and self.reused:
+            # The figures stand as stored: only the time they are as of moves.
+            state.touch_impacts(self.engine, result.as_of)
+            reuse.remember(self.engine, inputs, result.as_of, result.links)
+        elif save:
             reuse.forget(self.engine)  # a crash before remember() leaves nothing to reuse
             state.save_impacts(self.engine, result.as_of, result.impacts)
             reuse.remember(self.engine, inputs, result.as_of, result.links)
-        return impacts
 
     def compute_inputs(self) -> dict[str, Any]:
         """Return what the figures depend on besides the stored records and issues."""
@@ -302,18 +358,24 @@ class Pipeline:
                 "default_repo": default_repo(self.settings)}
 
     def write(self, result: CycleResult) -> None:
-        """Write changed impact to the tracker (or, in a dry run, plan it)."""
+        """Write impact the tracker does not hold (or, in a dry run, plan it).
+
+        What the tracker holds is what was last written to each target (the store's
+        journal) or what the tracker read back, never the last compute: two dry runs in a
+        row plan the same writes, and a real run then sends exactly those.
+        """
         journal = state.StoreJournal(self.engine)
+        written = journal.issues()
         with self.engine.connect() as conn:
             issues = {i.key: i for i in state.load_issues(conn)}
         changes = []
-        for key in sorted(set(result.impacts) | journal.issues()):
+        for key in sorted(set(result.impacts) | written):
             issue = issues.get(IssueKey(key))
             if issue is None or issue.state != "open":
                 continue
             figures = result.impacts.get(key)
             impact = impact_from_dict(figures) if figures and figures["score"] > 0 else None
-            if impact is None and key not in journal.issues():
+            if impact is None and key not in written:
                 continue
             changes.append(Change(issue, impact, self._quotes(key, result) if impact else ()))
         try:
@@ -323,7 +385,6 @@ class Pipeline:
             result.errors.append(f"write: {exc}")
             raise
         result.errors.extend(f"write {f}" for f in result.writes.failed)
-
 
     def _quotes(self, issue: str, result: CycleResult) -> tuple[str, ...]:
         """Return up to ``impact.quotes`` recent dissatisfied comments, redacted."""
@@ -351,11 +412,12 @@ def compute_impacts(pipeline: Pipeline, as_of: datetime, *, save: bool = False
     settings = impact_settings(pipeline.settings)
     with pipeline.engine.begin() as conn:
         matcher = pipeline.matcher(state.load_issues(conn), state.issue_terms(conn))
-        population = aggregate.population(conn, window)
+        ranges = aggregate.Ranges.of(conn, window)
+        population = aggregate.population(conn, window, ranges)
         done = counts.issue_counts(conn, window, matcher, settings,
                                    customers=aggregate.customer_info(conn),
                                    mean_arr=population.mean_arr, multipliers=multipliers,
-                                   save=save)
+                                   save=save, ranges=ranges)
     impacts = impacts_from_counts(done.counts, matcher, pipeline.catalog, population, settings)
     return impacts, done
 
@@ -375,4 +437,5 @@ def impact_from_dict(figures: dict[str, Any]) -> Impact:
     return Impact(**data)
 
 
-__all__ = ["CycleResult", "Pipeline", "SourceResult", "Write", "compute_impacts"]
+__all__ = ["CycleResult", "Pipeline", "PlannedIssue", "SourceResult", "Write",
+           "compute_impacts"]

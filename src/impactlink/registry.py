@@ -68,10 +68,12 @@ def build_tracker(settings: Settings, catalog: Catalog) -> Tracker:
 
 
 def default_repo(settings: Settings) -> str | None:
-    """Return the repository a bare ``#12`` refers to."""
+    """Return the repository a bare ``#12`` refers to (a gh export's own, when it has one)."""
     config = settings.tracker
     if isinstance(config, GithubTrackerConfig):
         return config.repos[0]
     if isinstance(config, FileTrackerConfig):
-        return config.default_repo
+        from impactlink.trackers.files import export_repo
+
+        return config.default_repo or export_repo(settings.resolve(config.path))
     return None

@@ -57,8 +57,10 @@ def write_back(tracker: Tracker, changes: Iterable[Change], journal: Journal, *,
                should_stop: Callable[[], bool] | None = None) -> WriteSummary:
     """Apply each change's writes whose fingerprint differs from the journal's.
 
-    ``should_stop`` is asked before each write; when it says so, writing stops there (the
-    writes done are journaled) and the next cycle resumes.
+    A write the tracker read back as held is journaled without a request; one it can only
+    print (``printed_only``) is planned, never applied nor journaled. ``should_stop`` is
+    asked before each write; when it says so, writing stops there (the writes done are
+    journaled) and the next cycle resumes.
     """
     summary = WriteSummary()
     for change in changes:
@@ -78,8 +80,13 @@ def write_back(tracker: Tracker, changes: Iterable[Change], journal: Journal, *,
             if journal.last(key, write.target) == write.fingerprint:
                 summary.skipped += 1
                 continue
+            if write.current:  # read back: the tracker holds it already, nothing to send
+                summary.skipped += 1
+                if not dry_run:
+                    journal.record(key, write.target, write.fingerprint)
+                continue
             summary.planned.append((key, write))
-            if dry_run:
+            if dry_run or write.printed_only:
                 continue
             if should_stop is not None and should_stop():
                 summary.planned.pop()

@@ -50,7 +50,7 @@ class Queries:
                                        f"'{owner}/{name}'.")
 
         def issue(info: Any, number: int) -> dict[str, Any]:
-            if number not in repo.issues:
+            if number not in repo.issues or "pull_request" in repo.issues[number]:
                 raise GhError("NOT_FOUND", f"Could not resolve to an Issue with the number of "
                                            f"{number}.")
             return self._issue(repo.issues[number])
@@ -64,7 +64,14 @@ class Queries:
                      if item["content"] == issue["node_id"]]
             return {"nodes": nodes, "totalCount": len(nodes)}
 
+        def labels(info: Any, first: int | None = None, **_: Any) -> dict[str, Any]:
+            nodes = [{"name": lb["name"]} for lb in issue["labels"]][:first or 100]
+            return {"nodes": nodes, "totalCount": len(issue["labels"])}
+
         return {"__typename": "Issue", "id": issue["node_id"], "number": issue["number"],
+                "title": issue["title"], "body": issue["body"] or "",
+                "state": issue["state"].upper(), "url": issue["html_url"],
+                "comments": {"totalCount": len(issue["comments"])}, "labels": labels,
                 "projectItems": project_items}
 
     def node(self, info: Any, id: str) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from fakes.faults import Faults, Gate
 from fakes.github_graphql import GhError, Mutations, Queries
 from fakes.loopback import serve_json, stop_server
 
@@ -162,6 +163,10 @@ class FakeGithub:
         self.token_lifetimes: list[float] = []
         self.issued_tokens: list[str] = []
         self.remaining = 5000
+        self.faults: Faults | None = None
+        """Seeded transient errors on a share of the requests (fakes.faults)."""
+        self.gate: Gate | None = None
+        """One request to hold in flight (fakes.faults)."""
         self._link: str | None = None
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
@@ -276,6 +281,22 @@ class FakeGithub:
     def handle(self, method: str, target: str, headers: dict[str, str],
                raw: bytes) -> tuple[int, dict[str, str], Any]:
         with self._lock:
+            path = urlsplit(target).path
+            if self.prefix and path.startswith(self.prefix):
+                path = path[len(self.prefix):]
+            gate = self.gate if self.gate is not None and self.gate.matches(method, path) \
+                else None
+        if gate is not None and not gate.after:
+            gate.hold()
+            raise ConnectionAbortedError("held until its client was killed: never processed")
+        answer = self._handle(method, target, headers, raw)
+        if gate is not None and gate.after:
+            gate.hold()
+        return answer
+
+    def _handle(self, method: str, target: str, headers: dict[str, str],
+                raw: bytes) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
             parts = urlsplit(target)
             path = parts.path
             if self.prefix and path.startswith(self.prefix):
@@ -294,7 +315,7 @@ class FakeGithub:
 
     def _answer(self, method: str, path: str, query: str, record: Recorded,
                 raw: bytes) -> tuple[int, dict[str, str], Any]:
-        rule = self._rule(method, path)
+        rule = self._rule(method, path, record.is_write)
         if rule is not None and not rule.after:
             return rule.status, self._limit_headers(rule.headers), rule.body
         if path.startswith("/app/installations/"):
@@ -323,11 +344,15 @@ class FakeGithub:
         self.remaining -= 1
         return status, headers, out
 
-    def _rule(self, method: str, path: str) -> Rule | None:
+    def _rule(self, method: str, path: str, write: bool) -> Rule | None:
         for rule in self.rules:
             if rule.times > 0 and rule.method == method and re.search(rule.path, path):
                 rule.times -= 1
                 return rule
+        fault = self.faults.draw(write) if self.faults is not None else None
+        if fault is not None:
+            return Rule(method, path, fault.status, fault.body, dict(fault.headers), 0,
+                        fault.after)
         return None
 
     def _limit_headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:

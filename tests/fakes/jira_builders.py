@@ -36,7 +36,7 @@ def config_for(fake: FakeJira, tmp_path: Path, **overrides: Any) -> JiraTrackerC
     token = tmp_path / "jira-token"
     token.write_text(fake.token + "\n")
     data: dict[str, Any] = {"type": "jira", "url": fake.url, "projects": ["SHOP"],
-                            "token_file": str(token)}
+                            "token_file": str(token), "seconds_between_writes": 0}
     if fake.flavor == "cloud":
         email = tmp_path / "jira-email"
         email.write_text(fake.email + "\n")

@@ -20,6 +20,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from fakes.faults import Faults, Gate
 from fakes.jira_jql import Clause, JqlError, Node, Query, clauses, parse
 from fakes.loopback import serve_json, stop_server
 
@@ -66,6 +68,7 @@ class Recorded:
     body: Any
     headers: dict[str, str]
     status: int = 0
+    at: float = 0.0
 
     @property
     def is_write(self) -> bool:
@@ -126,6 +129,10 @@ class FakeJira:
         self.jql_errors: list[str] = []
         self.expect_jql_errors = False
         self.rules: list[Rule] = []
+        self.faults: Faults | None = None
+        """Seeded transient errors on a share of the requests (fakes.faults)."""
+        self.gate: Gate | None = None
+        """One request to hold in flight (fakes.faults)."""
         self._ids = itertools.count(10000)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -196,6 +203,19 @@ class FakeJira:
     def handle(self, method: str, target: str, headers: dict[str, str],
                raw: bytes) -> tuple[int, dict[str, str], Any]:
         with self._lock:
+            gate = self.gate if self.gate is not None and \
+                self.gate.matches(method, urlsplit(target).path) else None
+        if gate is not None and not gate.after:
+            gate.hold()
+            raise ConnectionAbortedError("held until its client was killed: never processed")
+        answer = self._handle(method, target, headers, raw)
+        if gate is not None and gate.after:
+            gate.hold()
+        return answer
+
+    def _handle(self, method: str, target: str, headers: dict[str, str],
+                raw: bytes) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
             parts = urlsplit(target)
             query = parse_qsl(parts.query, keep_blank_values=True)
             try:
@@ -203,7 +223,7 @@ class FakeJira:
             except ValueError:
                 return self._violation(f"{method} {parts.path}: body is not JSON")
             record = Recorded(method, parts.path, query, body,
-                              {k.lower(): v for k, v in headers.items()})
+                              {k.lower(): v for k, v in headers.items()}, at=time.monotonic())
             self.requests.append(record)
             status, out_headers, out = self._answer(method, parts.path, record, raw)
             record.status = status
@@ -217,7 +237,7 @@ class FakeJira:
         version, path = m.groups()
         if self.flavor == "datacenter" and version == "3":
             return 404, {}, None  # Data Center has REST v2 only
-        rule = self._rule(method, path)
+        rule = self._rule(method, path, record.is_write)
         if rule is not None and not rule.after:
             return rule.status, rule.headers, rule.body
         if not self._authorized(record.headers.get("authorization", "")):
@@ -236,11 +256,15 @@ class FakeJira:
             return rule.status, rule.headers, rule.body
         return status, {}, out
 
-    def _rule(self, method: str, path: str) -> Rule | None:
+    def _rule(self, method: str, path: str, write: bool) -> Rule | None:
         for rule in self.rules:
             if rule.times > 0 and rule.method == method and re.search(rule.path, path):
                 rule.times -= 1
                 return rule
+        fault = self.faults.draw(write) if self.faults is not None else None
+        if fault is not None:
+            return Rule(method, path, fault.status, fault.body, dict(fault.headers), 0,
+                        fault.after)
         return None
 
     def _violation(self, text: str) -> tuple[int, dict[str, str], Any]:

@@ -48,6 +48,7 @@ class Tokenizer:
         self._stem = _load_stemmer()
         self._stops = stopwords()
         self._cache: dict[str, str | None] = {}
+        self._stored: dict[str, str] = {}
 
     def _term(self, word: str) -> str | None:
         if len(word) < 2 or word in self._stops or not any(c.isalpha() for c in word):
@@ -73,6 +74,18 @@ class Tokenizer:
     def terms(self, text: str) -> list[str]:
         """Return the distinct stems of a text, sorted (record texts: the query side)."""
         return sorted(set(self.tokens(text)))
+
+    def stored_terms(self, text: str) -> str:
+        """Return terms() as stored, remembering short texts (survey comments repeat)."""
+        if len(text) > 300:
+            return join_terms(self.terms(text))
+        found = self._stored.get(text)
+        if found is None:
+            found = join_terms(self.terms(text))
+            if len(self._stored) > 200_000:
+                self._stored.clear()
+            self._stored[text] = found
+        return found
 
 
 _DEFAULT: Tokenizer | None = None

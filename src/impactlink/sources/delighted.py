@@ -32,28 +32,34 @@ from impactlink.core.models import Customer, Response
 from impactlink.core.refs import collect_refs
 from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags, split_list
+from impactlink.errors import SourceError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
+    RECORD_ERRORS,
     Clock,
     HttpSource,
     Sleep,
     Watermark,
     amount,
+    as_object,
     as_text,
     default_since,
     dump_bookmark,
     epoch,
     field_segments,
     field_tags,
+    ident,
     load_bookmark,
+    optional_ident,
     parse_time,
+    record_reason,
     reject,
 )
+from impactlink.sources.screen import screen_batch
 
 RESPONSES = "/v1/survey_responses.json"
 METRICS = "/v1/metrics.json"
 PER_PAGE = 100
-_BAD = (KeyError, ValueError, TypeError)
 
 
 class DelightedResponse(TypedDict, total=False):
@@ -104,13 +110,15 @@ class DelightedSource(HttpSource[DelightedSourceConfig]):
             items = self.http.get_json(RESPONSES, {
                 "updated_since": since.at, "order": "asc:updated_at", "per_page": PER_PAGE,
                 "page": page})
-            items = items if isinstance(items, list) else []
+            if not isinstance(items, list):  # skipping it would lose its records
+                raise SourceError(f"{self.name}: {RESPONSES} answered with something other "
+                                  f"than a list; the next cycle tries again")
             batch, moved = self._page(cast(list[DelightedResponse], items), since)
             done = len(items) < PER_PAGE
             page = 1 if done or moved.at > since.at else page + 1
             since = moved
             batch.cursor = dump_bookmark({"since": since.dump(), "page": page})
-            yield batch
+            yield screen_batch(self.name, batch)
             if done:
                 return
 
@@ -118,12 +126,12 @@ class DelightedSource(HttpSource[DelightedSourceConfig]):
         batch, moved = Batch(), Watermark(since.at, set(since.ids))
         for raw in items:
             try:
-                rid, at = str(raw["id"]), epoch(parse_time(raw.get("updated_at")))
+                rid, at = ident(raw.get("id")), epoch(parse_time(raw.get("updated_at")))
                 if since.seen(rid, at):
                     continue
                 response, customer = self._response(raw)
-            except _BAD as exc:
-                batch.rejected.append(reject(self.name, RESPONSES, raw, str(exc)))
+            except RECORD_ERRORS as exc:
+                batch.rejected.append(reject(self.name, RESPONSES, raw, record_reason(exc)))
                 continue
             moved.advance(rid, at)
             batch.responses.append(response)
@@ -133,21 +141,22 @@ class DelightedSource(HttpSource[DelightedSourceConfig]):
         return batch, moved
 
     def _response(self, raw: DelightedResponse) -> tuple[Response, Customer | None]:
-        c, props = self.config, raw.get("person_properties") or {}
-        score = parse_score(cast(Any, raw.get("score")), c.scale)
-        account = as_text(props.get(c.customer_property)) or None
+        c, props = self.config, as_object(raw.get("person_properties"))
+        score = parse_score(raw.get("score"), c.scale)
+        account = optional_ident(props.get(c.customer_property), c.customer_property)
         plan = as_text(props.get(c.plan_property)) or None
         listed = props.get(c.tags_property)
         tags = split_list(listed) if isinstance(listed, str) else list(listed or [])
-        ticket = as_text(props.get(c.ticket_property)) or None if c.ticket_source else None
+        ticket = (optional_ident(props.get(c.ticket_property), c.ticket_property)
+                  if c.ticket_source else None)
         comment = as_text(raw.get("comment"))
         response = Response(
-            source=self.name, external_id=str(raw["id"]),
+            source=self.name, external_id=ident(raw.get("id")),
             submitted_at=parse_time(raw.get("created_at")), score=score,
             satisfied=is_satisfied(score, c.scale), customer_id=account,
-            respondent_id=as_text(raw.get("person")) or None,
+            respondent_id=optional_ident(raw.get("person"), "person"),
             comment=comment,
-            tags=normalize_tags([*(raw.get("tags") or []), *map(str, tags),
+            tags=normalize_tags([*map(as_text, raw.get("tags") or []), *map(as_text, tags),
                                  *field_tags(props, c.tag_fields)]),
             refs=collect_refs((), [comment]),
             ticket_source=c.ticket_source if ticket else None, ticket_id=ticket,

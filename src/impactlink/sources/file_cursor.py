@@ -5,6 +5,8 @@ from ``offset`` (at physical line ``line + 1``, with the stored CSV ``header``);
 read again from the start, which is safe because the store upserts by (source, external id).
 ``size`` and ``tail_sha256`` describe an unterminated last row: it was yielded but not passed, so
 that it is read again once completed, and a file left as it was is not read at all.
+``reading`` fingerprints the settings that shape records (scale, columns, delimiter, ...): when
+they change, the file is read again from the start so that every stored record follows them.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ class Bookmark:
     size: int = 0
     tail_sha256: str | None = None
     header: tuple[str, ...] | None = None
+    reading: str | None = None
 
     def dump(self) -> str:
         """Return the cursor text the store keeps."""
         return json.dumps({
             "v": _VERSION, "size": self.size, "offset": self.offset, "line": self.line,
             "prefix_sha256": self.prefix_sha256, "tail_sha256": self.tail_sha256,
-            "header": None if self.header is None else list(self.header)})
+            "header": None if self.header is None else list(self.header),
+            "reading": self.reading})
 
     @classmethod
     def load(cls, text: str | None) -> Bookmark | None:
@@ -47,7 +51,8 @@ class Bookmark:
             mark = cls(offset=data["offset"], line=data["line"],
                        prefix_sha256=data["prefix_sha256"], size=data["size"],
                        tail_sha256=data.get("tail_sha256"),
-                       header=None if data.get("header") is None else tuple(data["header"]))
+                       header=None if data.get("header") is None else tuple(data["header"]),
+                       reading=data.get("reading"))
         except (ValueError, TypeError, KeyError):
             return None
         return mark if data.get("v") == _VERSION and mark.is_sound() else None
@@ -58,7 +63,8 @@ class Bookmark:
         texts = isinstance(self.prefix_sha256, str) and (
             self.tail_sha256 is None or isinstance(self.tail_sha256, str))
         header = self.header is None or all(isinstance(name, str) for name in self.header)
-        return ints and texts and header and self.offset <= self.size
+        reading = self.reading is None or isinstance(self.reading, str)
+        return ints and texts and header and reading and self.offset <= self.size
 
 
 def hash_range(fd: int, hasher: hashlib._Hash, start: int, end: int) -> None:

@@ -6,7 +6,11 @@ row into a record; this module is the source the pipeline sees, and the checks o
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -15,8 +19,25 @@ from impactlink.config import FileSourceConfig
 from impactlink.errors import SourceError
 from impactlink.sources.base import Batch
 from impactlink.sources.file_cursor import Bookmark, resume_point
-from impactlink.sources.file_readers import CsvReader, JsonlReader, column_finder, first_csv_row
+from impactlink.sources.file_readers import (
+    MAX_LINE,
+    CsvReader,
+    JsonlReader,
+    column_finder,
+    first_csv_row,
+    physical_lines,
+)
 from impactlink.sources.file_rows import FIELDS, REQUIRED, segment_names
+
+# What shapes the records a file gives: a change to any of them reads the file again.
+_READING = frozenset({"type", "kind", "path", "scale", "columns", "delimiter", "segments",
+                      "ticket_source", "time_format"})
+
+
+def reading_of(config: FileSourceConfig) -> str:
+    """Return the fingerprint of the settings that shape a file's records."""
+    shape = json.dumps(config.model_dump(mode="json", include=set(_READING)), sort_keys=True)
+    return hashlib.sha256(shape.encode()).hexdigest()[:16]
 
 
 class FileSource:
@@ -29,18 +50,19 @@ class FileSource:
         self.config = config
         self.path = config.path if config.path.is_absolute() else base_dir / config.path
         self.batch_size = max(1, batch_size)
+        self.reading = reading_of(config)
 
     def batches(self, cursor: str | None) -> Iterator[Batch]:
         """Yield the rows added or changed since the cursor, up to batch_size records a batch."""
         if unknown := self._unknown_fields():
             raise SourceError(unknown)
-        try:
-            file = self.path.open("rb")
-        except OSError as exc:
-            raise SourceError(self._cannot_read(exc)) from None
+        file = self._open()
         with file:
             try:
-                start = resume_point(file.fileno(), Bookmark.load(cursor))
+                mark = Bookmark.load(cursor)
+                if mark is not None and mark.reading != self.reading:
+                    mark = None  # the settings that shape records changed: read it all again
+                start = resume_point(file.fileno(), mark)
                 if start is None:
                     return
                 reader = CsvReader if self.config.type == "csv" else JsonlReader
@@ -52,13 +74,18 @@ class FileSource:
         """Return what keeps the file from being read, each with its fix; [] when fine."""
         problems = [unknown] if (unknown := self._unknown_fields()) else []
         try:
-            with self.path.open("rb") as file:
+            with self._open() as file:
                 if self.config.type == "csv":
                     header = first_csv_row(file, self.config.delimiter)
                     return problems + self.header_problems(header, all_wanted=True)
                 return problems + self._first_object_problems(file)
         except OSError as exc:
             return [*problems, self._cannot_read(exc)]
+        except SourceError as exc:
+            return [*problems, str(exc)]
+        except csv.Error as exc:
+            return [*problems, f"source '{self.name}': the header row of {self.path} is not "
+                               f"valid CSV ({exc})"]
 
     def columns(self) -> list[tuple[str, str]]:
         """Return (field, column name) for every cell a row yields, in the mapper's order."""
@@ -96,18 +123,39 @@ class FileSource:
                 f"{', '.join(unknown)}; the fields of a {self.config.kind} file are "
                 f"{', '.join(sorted(known))}")
 
+    def _open(self) -> BinaryIO:
+        """Open the file; one that is not a regular file (a FIFO, /dev/zero) is refused."""
+        try:
+            # A FIFO would block open() itself, and a device never ends: ask before opening.
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                raise SourceError(self._not_a_file())
+            file = self.path.open("rb")
+        except OSError as exc:
+            raise SourceError(self._cannot_read(exc)) from None
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):  # replaced since the stat
+            file.close()
+            raise SourceError(self._not_a_file())
+        return file
+
+    def _not_a_file(self) -> str:
+        return (f"source '{self.name}': cannot read {self.path}: not a regular file (a folder, "
+                f"FIFO or device) — point path at a CSV or JSONL file")
+
     def _cannot_read(self, exc: OSError) -> str:
         return (f"source '{self.name}': cannot read {self.path}: {exc.strerror or exc} — check its "
                 f"path (relative to the configuration file's folder) and permissions")
 
     def _first_object_problems(self, file: BinaryIO) -> list[str]:
         """Check the first object's keys; later objects may omit keys whose value is null."""
-        for line, raw in enumerate(file, start=1):
+        for line, (_, raw) in enumerate(physical_lines(file), start=1):
+            if raw is None:
+                return [f"source '{self.name}': {self.path} line {line} is longer than "
+                        f"{MAX_LINE} bytes; a jsonl file holds one JSON object per line"]
             if not raw.strip():
                 continue
             try:
-                first = json.loads(raw.decode("utf-8-sig"))
-            except ValueError as exc:
+                first = json.loads(raw.decode("utf-8-sig", "replace"))
+            except (ValueError, RecursionError) as exc:
                 return [f"source '{self.name}': {self.path} line {line} is not JSON ({exc}); "
                         f"a jsonl file holds one JSON object per line"]
             if not isinstance(first, dict):

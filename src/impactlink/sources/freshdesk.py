@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -35,22 +36,28 @@ from impactlink.core.tags import normalize_tags
 from impactlink.errors import SourceError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
+    RECORD_ERRORS,
     Clock,
     HttpSource,
     Sleep,
     Watermark,
     amount,
+    as_object,
     as_text,
     default_since,
     dump_bookmark,
     epoch,
     field_segments,
     field_tags,
+    ident,
     iso,
     load_bookmark,
+    optional_ident,
     parse_time,
+    record_reason,
     reject,
 )
+from impactlink.sources.screen import screen_batch
 
 TICKETS = "/api/v2/tickets"
 RATINGS = "/api/v2/surveys/satisfaction_ratings"
@@ -58,7 +65,6 @@ SURVEYS = "/api/v2/surveys"
 MAX_PAGE = 300  # NOTE: developer.freshdesk.com/api/#list_all_tickets caps page at 300
 STATUS = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 TOP_BOXES = {2: 1, 3: 1, 5: 2, 7: 2}
-_BAD = (KeyError, ValueError, TypeError)
 
 
 class FreshdeskTicket(TypedDict, total=False):
@@ -125,12 +131,13 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
              self._ticket)]
         if self.config.deleted_tickets:
             streams.append(("deleted", TICKETS, {**order, "filter": "deleted"}, "updated_at",
-                            lambda raw, batch: batch.deleted_tickets.append(str(raw["id"]))))
+                            lambda raw, batch: batch.deleted_tickets.append(
+                                ident(raw.get("id")))))
         streams.append(("ratings", RATINGS, {}, "created_at", self._rating))
         for key, path, params, field, convert in streams:
             for batch in self._pages(state, start, key, path, params, field, convert):
                 batch.cursor = dump_bookmark(state)
-                yield batch
+                yield screen_batch(self.name, batch)
 
     def _pages(self, state: dict[str, Any], start: int, key: str, path: str,
                params: dict[str, str], field: str,
@@ -143,15 +150,18 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
         while True:
             query = {**params, filter_name: iso_at(since.at), "page": page, "per_page": 100}
             items, more = self.http.get_page(path, query)
+            if not isinstance(items, list):  # skipping it would lose its records
+                raise SourceError(f"{self.name}: {path} answered with something other than a "
+                                  f"list; the next cycle tries again")
             batch = Batch()
-            for raw in items if isinstance(items, list) else []:
+            for raw in items:
                 try:
-                    rid, at = str(raw["id"]), epoch(parse_time(raw.get(field)))
+                    rid, at = ident(raw.get("id")), epoch(parse_time(raw.get(field)))
                     if since.seen(rid, at):
                         continue
                     convert(raw, batch)
-                except _BAD as exc:
-                    batch.rejected.append(reject(self.name, path, raw, str(exc)))
+                except RECORD_ERRORS as exc:
+                    batch.rejected.append(reject(self.name, path, raw, record_reason(exc)))
                     continue
                 high.advance(rid, at)
             if not more:
@@ -168,31 +178,32 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
             yield batch
 
     def _company(self, company_id: object, batch: Batch) -> Customer | None:
-        cid = as_text(company_id)
+        cid = optional_ident(company_id, "company_id")
         if not cid:
             return None
         if cid not in self._companies:
-            raw = self.http.get_json(f"/api/v2/companies/{cid}", missing_ok=True)
+            raw = self.http.get_json(f"/api/v2/companies/{quote(cid, safe='')}", missing_ok=True)
             if raw is None:  # deleted since: the ticket keeps no account
                 self._companies[cid] = None
                 return None
             try:
                 self._companies[cid] = self._customer(raw)
                 batch.customers.append(cast(Customer, self._companies[cid]))
-            except _BAD as exc:
-                batch.rejected.append(reject(self.name, "/api/v2/companies", raw, str(exc)))
+            except RECORD_ERRORS as exc:
+                batch.rejected.append(reject(self.name, "/api/v2/companies", raw,
+                                             record_reason(exc)))
                 self._companies[cid] = None
         return self._companies[cid]
 
     def _customer(self, raw: dict[str, Any]) -> Customer:
-        c, fields = self.config, raw.get("custom_fields") or {}
+        c, fields = self.config, as_object(raw.get("custom_fields"))
         plan = as_text(fields.get(c.plan_field)) or None if c.plan_field else None
         arr = amount(fields.get(c.arr_field), c.arr_multiplier) if c.arr_field else None
-        return Customer(self.name, str(raw["id"]), as_text(raw.get("name")), plan, arr)
+        return Customer(self.name, ident(raw.get("id")), as_text(raw.get("name")), plan, arr)
 
     def _ticket(self, raw: FreshdeskTicket, batch: Batch) -> None:
-        c, tid = self.config, str(raw["id"])
-        fields = raw.get("custom_fields") or {}
+        c, tid = self.config, ident(raw.get("id"))
+        fields = as_object(raw.get("custom_fields"))
         subject, description = as_text(raw.get("subject")), as_text(raw.get("description_text"))
         created, updated = parse_time(raw.get("created_at")), parse_time(raw.get("updated_at"))
         company = self._company(raw.get("company_id"), batch)
@@ -202,11 +213,12 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
         batch.tickets.append(Ticket(
             source=self.name, external_id=tid, created_at=created, updated_at=updated,
             customer_id=company.external_id if company else None,
-            requester_id=as_text(raw.get("requester_id")) or None,
+            requester_id=optional_ident(raw.get("requester_id"), "requester_id"),
             status=STATUS.get(status, as_text(status)) if isinstance(status, int) else "",
             subject=subject, description=description,
-            tags=normalize_tags([*(raw.get("tags") or []), *field_tags(fields, c.tag_fields)]),
-            refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields],
+            tags=normalize_tags([*map(as_text, raw.get("tags") or []),
+                                 *field_tags(fields, c.tag_fields)]),
+            refs=collect_refs([as_text(fields.get(f), lists=True) for f in c.reference_fields],
                               [subject, description]),
             segments=field_segments(fields, c.segment_fields, [("plan", company.plan)]
                                     if company and "plan" in c.segments else [])))
@@ -215,18 +227,18 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
         codes = self._survey_codes().get(as_text(raw.get("survey_id")))
         if codes is None:
             raise ValueError(f"survey {raw.get('survey_id')!r} is not in {SURVEYS}")
-        code = (raw.get("ratings") or {}).get("default_question")
+        code = as_object(raw.get("ratings")).get("default_question")
         if code not in codes or len(codes) not in TOP_BOXES:
             raise ValueError(f"rating {code!r} is not one of the survey's codes {codes}")
         rank = codes.index(code) + (0 if len(codes) == 2 else 1)
-        tid = as_text(raw.get("ticket_id")) or None
+        tid = optional_ident(raw.get("ticket_id"), "ticket_id")
         feedback = as_text(raw.get("feedback"))
         batch.responses.append(Response(
-            source=self.name, external_id=str(raw["id"]),
+            source=self.name, external_id=ident(raw.get("id")),
             submitted_at=parse_time(raw.get("created_at")), score=float(rank),
             satisfied=codes.index(code) >= len(codes) - TOP_BOXES[len(codes)],
             customer_id=self._ticket_companies.get(tid) if tid else None,
-            respondent_id=as_text(raw.get("user_id")) or None,
+            respondent_id=optional_ident(raw.get("user_id"), "user_id"),
             comment=feedback, refs=collect_refs((), [feedback]),
             ticket_source=self.name if tid else None, ticket_id=tid))
 
@@ -234,13 +246,25 @@ class FreshdeskSource(HttpSource[FreshdeskSourceConfig]):
         """Return each survey's accepted rating codes of its default question, lowest first."""
         if self._surveys is None:
             found: dict[str, list[int]] = {}
-            for survey in self.http.get_json(SURVEYS) or []:
-                for question in survey.get("questions") or []:
-                    if question.get("id") == "default_question" or question.get("default"):
-                        found[as_text(survey.get("id"))] = sorted(
-                            int(c) for c in question.get("accepted_ratings") or [])
+            surveys = self.http.get_json(SURVEYS)
+            for survey in surveys if isinstance(surveys, list) else []:
+                try:
+                    found.update(_survey(survey))
+                except RECORD_ERRORS:
+                    continue  # its ratings are quarantined as "not in /api/v2/surveys"
             self._surveys = found
         return self._surveys
+
+
+def _survey(survey: dict[str, Any]) -> dict[str, list[int]]:
+    """Return a survey's id with the accepted codes of its default question, lowest first."""
+    for question in survey.get("questions") or []:
+        if question.get("id") == "default_question" or question.get("default"):
+            codes = question.get("accepted_ratings") or []
+            if not all(type(code) is int for code in codes):
+                raise ValueError("accepted_ratings are not integers")
+            return {ident(survey.get("id")): sorted(codes)}
+    return {}
 
 
 def iso_at(at: int) -> str:

@@ -13,6 +13,7 @@ Policy: explicit timeouts, ``User-Agent: impactlink/<version>``, and a bounded r
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -28,24 +29,32 @@ from impactlink.config import HttpSourceSettings, read_secret
 from impactlink.errors import ImpactlinkError, SourceAuthError, SourceError
 from impactlink.observe import HttpEvent, notify
 from impactlink.sources.payloads import (
+    RECORD_ERRORS,
     Watermark,
     amount,
+    as_object,
     as_text,
     default_since,
     dump_bookmark,
     epoch,
     field_segments,
     field_tags,
+    ident,
     iso,
     load_bookmark,
+    optional_ident,
+    page_items,
+    page_object,
     parse_time,
+    record_reason,
     reject,
 )
 
 __all__ = [
-    "USER_AGENT", "Clock", "HttpSession", "HttpSource", "Pacer", "Policy", "Sleep",
-    "Watermark", "amount", "as_text", "default_since", "demanded_wait", "dump_bookmark",
-    "epoch", "field_segments", "field_tags", "iso", "load_bookmark", "parse_time", "reject",
+    "RECORD_ERRORS", "USER_AGENT", "Clock", "HttpSession", "HttpSource", "Pacer", "Policy",
+    "Sleep", "Watermark", "amount", "as_object", "as_text", "default_since", "demanded_wait",
+    "dump_bookmark", "epoch", "field_segments", "field_tags", "ident", "iso", "load_bookmark",
+    "optional_ident", "page_items", "page_object", "parse_time", "record_reason", "reject",
 ]
 
 Sleep = Callable[[float], None]
@@ -148,11 +157,19 @@ class HttpSession:
             self._client.close()
 
     def _decode(self, response: httpx.Response, path: str) -> Any:
+        """Return the JSON body; invalid UTF-8 is kept as lone surrogates for sources.screen."""
+        where = path.split("?")[0]
         try:
-            return response.json()
+            # NOTE: surrogateescape instead of failing the whole page on one bad byte: the
+            # screen replaces it with U+FFFD in free text and refuses it in an id.
+            text = response.content.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+            return json.loads(text)
+        except RecursionError:
+            raise SourceError(f"{self.policy.source}: {self.policy.vendor} sent a body nested "
+                              f"too deeply to read for {where}") from None
         except ValueError:
             raise SourceError(f"{self.policy.source}: {self.policy.vendor} sent a body that "
-                              f"is not JSON for {path.split('?')[0]}") from None
+                              f"is not JSON for {where}") from None
 
     def _wait(self, response: httpx.Response | None, attempt: int, failure: str) -> float:
         demanded = demanded_wait(response, self._clock()) if response is not None else None

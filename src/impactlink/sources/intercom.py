@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -24,25 +25,32 @@ from impactlink.core.scales import is_satisfied, parse_score
 from impactlink.core.tags import normalize_tags
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
+    RECORD_ERRORS,
     Clock,
     HttpSource,
     Sleep,
     Watermark,
     amount,
+    as_object,
     as_text,
     default_since,
     dump_bookmark,
     epoch,
     field_segments,
     field_tags,
+    ident,
     load_bookmark,
+    optional_ident,
+    page_items,
+    page_object,
     parse_time,
+    record_reason,
     reject,
 )
 from impactlink.sources.plaintext import html_text
+from impactlink.sources.screen import screen_batch
 
 SEARCH = "/conversations/search"
-_BAD = (KeyError, ValueError, TypeError)
 
 
 class IntercomRating(TypedDict, total=False):
@@ -117,17 +125,17 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
                 "pagination": {"per_page": self.config.per_page}}
             if after:
                 body["pagination"]["starting_after"] = after
-            page = self.http.post_json(SEARCH, body)
-            batch = self._page(cast(list[IntercomConversation], page.get("conversations") or []),
-                               since, high)
-            after = ((page.get("pages") or {}).get("next") or {}).get("starting_after")
+            page = page_object(self.http.post_json(SEARCH, body), SEARCH)
+            batch = self._page(cast(list[IntercomConversation],
+                                    page_items(page, "conversations", SEARCH)), since, high)
+            after = _next_page(page)
             if after:
                 batch.cursor = dump_bookmark({"since": since.dump(), "high": high.dump(),
                                               "after": after})
-                yield batch
+                yield screen_batch(self.name, batch)
                 continue
             batch.cursor = dump_bookmark({"since": high.dump()})
-            yield batch
+            yield screen_batch(self.name, batch)
             return
 
     def _page(self, conversations: list[IntercomConversation], since: Watermark,
@@ -135,14 +143,14 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         batch = Batch()
         for raw in conversations:
             try:
-                rid, updated = str(raw["id"]), epoch(parse_time(raw.get("updated_at")))
+                rid, updated = ident(raw.get("id")), epoch(parse_time(raw.get("updated_at")))
                 if since.seen(rid, updated):
                     continue
                 company = self._company(raw, batch)
                 ticket = self._ticket(raw, company)
                 response = self._rating(raw, ticket)
-            except _BAD as exc:
-                batch.rejected.append(reject(self.name, SEARCH, raw, str(exc)))
+            except RECORD_ERRORS as exc:
+                batch.rejected.append(reject(self.name, SEARCH, raw, record_reason(exc)))
                 continue
             high.advance(rid, updated)
             batch.tickets.append(ticket)
@@ -155,14 +163,14 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         if contact is None:
             return None
         if contact not in self._companies:
-            listing = self.http.get_json(f"/contacts/{contact}/companies", missing_ok=True)
-            data = cast(list[IntercomCompany], (listing or {}).get("data") or [])
+            path = f"/contacts/{quote(contact, safe='')}/companies"
+            listing = self.http.get_json(path, missing_ok=True)
+            data = cast(list[IntercomCompany], page_items(listing or {}, "data", path))
             # NOTE: a contact can belong to several companies; the first one is the account.
             try:
                 self._companies[contact] = self._customer(data[0]) if data else None
-            except _BAD as exc:
-                batch.rejected.append(reject(self.name, f"/contacts/{contact}/companies",
-                                             data[0], str(exc)))
+            except RECORD_ERRORS as exc:
+                batch.rejected.append(reject(self.name, path, data[0], record_reason(exc)))
                 self._companies[contact] = None
         customer = self._companies[contact]
         if customer is not None and customer.external_id not in self._sent:
@@ -171,18 +179,19 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         return customer
 
     def _customer(self, raw: IntercomCompany) -> Customer:
-        c, attrs = self.config, raw.get("custom_attributes") or {}
+        c, attrs = self.config, as_object(raw.get("custom_attributes"))
         plan = as_text(attrs.get(c.plan_field) if c.plan_field
-                       else (raw.get("plan") or {}).get("name")) or None
+                       else as_object(raw.get("plan")).get("name")) or None
         if c.arr_field:
             arr = amount(attrs.get(c.arr_field), c.arr_multiplier)
         else:
             # NOTE: Intercom reports monthly_spend 0 when it was never set: unknown, not 0.
             arr = amount(raw.get("monthly_spend") or None, 12 * c.arr_multiplier)
-        return Customer(self.name, str(raw["id"]), as_text(raw.get("name")), plan, arr)
+        return Customer(self.name, ident(raw.get("id")), as_text(raw.get("name")), plan, arr)
 
     def _ticket(self, raw: IntercomConversation, company: Customer | None) -> Ticket:
-        c, attrs, first = self.config, raw.get("custom_attributes") or {}, raw.get("source") or {}
+        c, attrs = self.config, as_object(raw.get("custom_attributes"))
+        first = as_object(raw.get("source"))
         subject = as_text(raw.get("title")) or as_text(first.get("subject"))
         # NOTE: source.body is the first message and "may contain HTML" (Intercom OpenAPI
         # 2.14, conversation_source; developers.intercom.com/docs/references/rest-api/).
@@ -190,20 +199,20 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
         names = [as_text(t.get("name")) for t in (raw.get("tags") or {}).get("tags") or []]
         plan = company.plan if company else None
         return Ticket(
-            source=self.name, external_id=str(raw["id"]),
+            source=self.name, external_id=ident(raw.get("id")),
             created_at=parse_time(raw.get("created_at")),
             updated_at=parse_time(raw.get("updated_at")),
             customer_id=company.external_id if company else None,
             requester_id=_first_contact(raw), status=as_text(raw.get("state")), subject=subject,
             description=description,
             tags=normalize_tags([*names, *field_tags(attrs, c.tag_fields)]),
-            refs=collect_refs([as_text(attrs.get(a)) for a in c.reference_attributes],
+            refs=collect_refs([as_text(attrs.get(a), lists=True) for a in c.reference_attributes],
                               [subject, description]),
             segments=field_segments(attrs, c.segment_fields,
                                     [("plan", plan)] if "plan" in c.segments else []))
 
     def _rating(self, raw: IntercomConversation, ticket: Ticket) -> Response | None:
-        rating = raw.get("conversation_rating")
+        rating = as_object(raw.get("conversation_rating"))
         if not rating:
             return None
         when = rating.get("updated_at") or rating.get("created_at") or raw.get("updated_at")
@@ -216,12 +225,20 @@ class IntercomSource(HttpSource[IntercomSourceConfig]):
             status="offered" if score is None else "answered", score=score,
             satisfied=None if score is None else is_satisfied(score, self.config.scale),
             customer_id=ticket.customer_id,
-            respondent_id=as_text((rating.get("contact") or {}).get("id")) or ticket.requester_id,
+            respondent_id=optional_ident(as_object(rating.get("contact")).get("id"), "contact id")
+            or ticket.requester_id,
             comment=remark, tags=ticket.tags,
             refs=tuple(sorted({*ticket.refs, *find_refs(remark)})),
             ticket_source=self.name, ticket_id=ticket.external_id, segments=ticket.segments)
 
 
 def _first_contact(raw: IntercomConversation) -> str | None:
-    contacts = (raw.get("contacts") or {}).get("contacts") or []
-    return as_text(contacts[0].get("id")) or None if contacts else None
+    contacts = as_object(raw.get("contacts")).get("contacts") or []
+    return optional_ident(contacts[0].get("id"), "contact id") if contacts else None
+
+
+def _next_page(page: dict[str, Any]) -> str | None:
+    """Return the search's next starting_after, if there is a next page."""
+    pages = page_object(page.get("pages") or {}, SEARCH)
+    after = page_object(pages.get("next") or {}, SEARCH).get("starting_after")
+    return after if isinstance(after, str) and after else None

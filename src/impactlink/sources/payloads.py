@@ -1,4 +1,10 @@
-"""What the HTTP sources share at their boundary: bookmarks, vendor times, fields, rejects."""
+"""What the HTTP sources share at their boundary: bookmarks, vendor times, fields, rejects.
+
+A payload item that cannot become a record raises one of ``RECORD_ERRORS`` while it is
+converted; the vendor module quarantines it and goes on with the next. The conversions here
+refuse, by rule, what would otherwise be a wrong accept: an id that is an object or a list, a
+time outside the calendar, an amount in another numeral system, negative or infinite.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,15 @@ from typing import Any
 
 from impactlink.core.models import Rejected
 from impactlink.errors import SourceError
+from impactlink.sources.screen import ascii_number, check_arr, shown, within_calendar
 
 Clock = Callable[[], float]
 _RAW_LIMIT = 2000
+# A malformed item fails its conversion with one of these, wherever in the item it is: an
+# out-of-range epoch overflows, a list where an object was expected has no .get, a document
+# nested thousands deep recurses. Each is that record's fault, never the run's.
+RECORD_ERRORS: tuple[type[Exception], ...] = (
+    KeyError, ValueError, TypeError, AttributeError, IndexError, ArithmeticError, RecursionError)
 
 
 def load_bookmark(source: str, cursor: str | None) -> dict[str, Any]:
@@ -39,14 +51,60 @@ def parse_time(value: object) -> datetime:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"time {value!r} is missing or not a time")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str):
-        raise ValueError(f"time {value!r} is not text or a number")
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"time {_brief(value)} is out of range") from None
+    elif isinstance(value, str):
+        moment = _iso_time(value)
+    else:
+        raise ValueError(f"time {_brief(value)} is not text or a number")
+    return within_calendar(moment, "time")
+
+
+def _iso_time(value: str) -> datetime:
+    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(value.strip())
+        if not text.isascii():
+            raise ValueError
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"time {value!r} is not ISO 8601") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        raise ValueError(f"time {value[:40]!r} is not ISO 8601") from None
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past the calendar's end in UTC
+        raise ValueError(f"time {value[:40]!r} is out of range") from None
+
+
+def ident(value: object, field: str = "id") -> str:
+    """Return an identifier as text: a string or an integer; ValueError for anything else."""
+    if isinstance(value, str):
+        text = value.strip().strip("\ufeff").strip()  # a byte-order mark is no part of an id
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**200:
+        text = str(value)
+    else:
+        raise ValueError(f"{field} {_brief(value)} is not a string or an integer")
+    if not text:
+        raise ValueError(f"{field} is empty")
+    return text
+
+
+def optional_ident(value: object, field: str) -> str | None:
+    """Return an identifier as text, or None when it is absent (null or empty)."""
+    if value is None or value == "":
+        return None
+    return ident(value, field)
+
+
+def _brief(value: object) -> str:
+    """Return a short display of a value: containers by their kind, never a deep repr."""
+    if isinstance(value, dict):
+        return "(a JSON object)"
+    if isinstance(value, list):
+        return "(a JSON list)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "(a very long number)"
+    return repr(value)[:60] if not isinstance(value, str) else repr(value[:40])
 
 
 def epoch(moment: datetime) -> int:
@@ -70,14 +128,73 @@ def default_since(start_date: str | None, clock: Clock) -> datetime:
 def reject(source: str, endpoint: str, item: object, reason: str) -> Rejected:
     """Return a quarantine record for a payload item that could not be used."""
     rid = item.get("id") if isinstance(item, dict) else None
-    raw = json.dumps(item, default=str, ensure_ascii=False)
-    return Rejected(source=source, location=f"{endpoint} id={rid}", reason=reason,
-                    raw=raw[:_RAW_LIMIT])
+    try:
+        rid = ident(rid)[:200]
+    except ValueError:
+        rid = None
+    try:
+        raw = json.dumps(item, default=str, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        raw = "(an item nested too deeply to show)"
+    return Rejected(source=source, location=shown(f"{endpoint} id={rid}")[:1000],
+                    reason=shown(reason), raw=shown(raw[:_RAW_LIMIT]))
 
 
-def as_text(value: object) -> str:
-    """Return a scalar field value as text ('' for None)."""
-    return "" if value is None else str(value)
+def record_reason(exc: Exception) -> str:
+    """Return the quarantine reason for a conversion that failed."""
+    if isinstance(exc, KeyError):
+        return f"field {exc.args[0]!r:.60} is missing" if exc.args else "a field is missing"
+    if isinstance(exc, ValueError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"malformed item ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def as_text(value: object, *, lists: bool = False) -> str:
+    """Return a scalar field value as text ('' for None); with ``lists``, a list's items joined.
+
+    An object (and, without ``lists``, a list) is a ValueError: its text would be a wrong accept.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and lists:
+        return "; ".join(as_text(item) for item in value)
+    if isinstance(value, dict | list):
+        raise ValueError(f"a JSON {'object' if isinstance(value, dict) else 'list'} where "
+                         f"text was expected")
+    return str(value)
+
+
+def as_object(value: object) -> dict[str, Any]:
+    """Return a JSON object field, {} when absent; ValueError when it is something else."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{_brief(value)} where a JSON object was expected")
+    return value
+
+
+def page_object(page: object, where: str) -> dict[str, Any]:
+    """Return a page (or a page's meta object) that must be a JSON object; SourceError if not."""
+    if not isinstance(page, dict):
+        raise SourceError(f"{where}: the answer is not a JSON object; the next cycle tries again")
+    return page
+
+
+def page_items(page: object, key: str, where: str) -> list[Any]:
+    """Return a page's list of items; a page that is not so is the source's error, not a record's.
+
+    Skipping such a page would lose its records, so the step stops and the next cycle retries.
+    """
+    value = page.get(key) if isinstance(page, dict) else None
+    if value is None and isinstance(page, dict):
+        return []
+    if not isinstance(value, list):
+        raise SourceError(f"{where}: the page has no list {key!r}; the next cycle tries again")
+    return value
 
 
 @dataclass(slots=True)
@@ -138,12 +255,22 @@ def field_segments(values: Mapping[str, object], segment_fields: Mapping[str, st
 
 
 def amount(value: object, multiplier: float = 1.0) -> float | None:
-    """Return a money field as a number times ``multiplier``; None when empty; ValueError if bad."""
-    if value in (None, ""):
+    """Return a money field as a number times ``multiplier``; None when empty; ValueError if bad.
+
+    Text must be an ASCII decimal; the result must be finite and from 0 to 10**18.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"amount {value!r} is not a number")
-    number = float(value) if isinstance(value, int | float | str) else float("nan")
-    if number != number:
-        raise ValueError(f"amount {value!r} is not a number")
-    return number * multiplier
+    if isinstance(value, str):
+        try:
+            number = ascii_number(value.strip())
+        except ValueError:
+            raise ValueError(f"amount {value[:40]!r} is not a number") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError("amount (a very long number) is not a finite number") from None
+    else:
+        raise ValueError(f"amount {_brief(value)} is not a number")
+    return check_arr(number * multiplier, value)

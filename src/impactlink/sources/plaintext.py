@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 
 _BLOCKS = frozenset({
@@ -11,6 +12,7 @@ _BLOCKS = frozenset({
     "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"})
 _HIDDEN = frozenset({"head", "noscript", "script", "style", "template", "title"})
 _SPACE = re.compile(r"\s+")
+_TAG = re.compile(r"<[^>]*>?")
 
 
 class _Collector(HTMLParser):
@@ -47,7 +49,13 @@ def html_text(markup: str | None) -> str:
     if not markup:
         return ""
     collector = _Collector()
-    collector.feed(markup)
-    collector.close()
-    lines = (line.strip() for line in "".join(collector.parts).split("\n"))
+    try:
+        collector.feed(markup)
+        collector.close()
+        text = "".join(collector.parts)
+    except AssertionError:
+        # Python 3.11's HTMLParser fails an assertion on some malformed declarations ("<![<"):
+        # one hostile message must not stop the source, so strip what looks like tags instead.
+        text = unescape(_TAG.sub("\n", markup))
+    lines = (_SPACE.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)

@@ -32,6 +32,8 @@ EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 _SIZES = {"status": 100, "name": 500, "plan": 200}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# ASCII only: float() would also take "٤", "４", "1_000", "inf" and "nan".
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
 
 Record = Ticket | Response | Customer
 R = TypeVar("R", Ticket, Response, Customer)
@@ -39,7 +41,15 @@ R = TypeVar("R", Ticket, Response, Customer)
 
 def is_clean(text: str) -> bool:
     """Return whether text holds neither a NUL byte nor a lone surrogate."""
-    return "\x00" not in text and (text.isascii() or _SURROGATE.search(text) is None)
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()  # several times faster than searching for a surrogate
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def clean_text(text: str) -> str:
@@ -54,6 +64,13 @@ def shown(text: str) -> str:
     if is_clean(text):
         return text
     return _SURROGATE.sub("\ufffd", text.replace("\x00", "\ufffd"))
+
+
+def ascii_number(text: str) -> float:
+    """Return ASCII decimal text (an exponent allowed) as a float; ValueError for other text."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not a number")
+    return float(text)
 
 
 def within_calendar(moment: datetime, field: str) -> datetime:
@@ -95,26 +112,22 @@ def _short(value: str | None, field: str) -> str | None:
     return None if value is None else clean_text(value)[:_SIZES[field]]
 
 
-def _probe(*parts: object) -> str:
-    """Return every text of a record joined, to test them all at once (the common, clean case)."""
-    out: list[str] = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-        elif isinstance(part, tuple):
-            out.extend(p if isinstance(p, str) else "".join(p) for p in part)
-    return "".join(out)
-
-
 def _ticket(t: Ticket) -> tuple[Ticket, bool]:
+    # The common case first, at one test of all texts joined: ids that fit in total fit alone.
+    ids = f"{t.external_id}{t.customer_id or ''}{t.requester_id or ''}"
+    probe = (f"{ids}{t.status}{t.subject}{t.description}{''.join(t.tags)}"
+             f"{_segment_text(t.segments) if t.segments else ''}")
+    if (len(ids) <= ID_MAX and is_clean(probe) and len(t.status) <= _SIZES["status"]
+            and EARLIEST <= t.created_at < LATEST
+            and (t.updated_at is None or EARLIEST <= t.updated_at < LATEST)):
+        return t, False
     for field, value in (("id", t.external_id), ("customer_id", t.customer_id),
                          ("requester_id", t.requester_id)):
         _ident(value, field)
     within_calendar(t.created_at, "created_at")
     if t.updated_at is not None:
         within_calendar(t.updated_at, "updated_at")
-    if is_clean(_probe(t.status, t.subject, t.description, t.tags, t.segments)) \
-            and len(t.status) <= _SIZES["status"]:
+    if is_clean(probe) and len(t.status) <= _SIZES["status"]:
         return t, False
     return replace(t, status=_short(t.status, "status") or "", subject=clean_text(t.subject),
                    description=clean_text(t.description), tags=_texts(t.tags),
@@ -122,6 +135,12 @@ def _ticket(t: Ticket) -> tuple[Ticket, bool]:
 
 
 def _response(r: Response) -> tuple[Response, bool]:
+    ids = (f"{r.external_id}{r.customer_id or ''}{r.respondent_id or ''}"
+           f"{r.ticket_source or ''}{r.ticket_id or ''}")
+    probe = f"{ids}{r.comment}{''.join(r.tags)}{_segment_text(r.segments) if r.segments else ''}"
+    if (len(ids) <= ID_MAX and is_clean(probe) and EARLIEST <= r.submitted_at < LATEST
+            and (r.score is None or math.isfinite(r.score))):
+        return r, False
     for field, value in (("id", r.external_id), ("customer_id", r.customer_id),
                          ("respondent_id", r.respondent_id), ("ticket_source", r.ticket_source),
                          ("ticket_id", r.ticket_id)):
@@ -129,7 +148,7 @@ def _response(r: Response) -> tuple[Response, bool]:
     within_calendar(r.submitted_at, "submitted_at")
     if r.score is not None and not math.isfinite(r.score):
         raise ValueError(f"score {r.score!r} is not a finite number")
-    if is_clean(_probe(r.comment, r.tags, r.segments)):
+    if is_clean(probe):
         return r, False
     return replace(r, comment=clean_text(r.comment), tags=_texts(r.tags),
                    segments=_segments(r.segments)), True
@@ -139,10 +158,14 @@ def _customer(c: Customer) -> tuple[Customer, bool]:
     _ident(c.external_id, "id")
     if c.arr is not None:
         check_arr(c.arr, c.arr)
-    if is_clean(_probe(c.name, c.plan or "")) and len(c.name) <= _SIZES["name"] \
+    if is_clean(f"{c.name}{c.plan or ''}") and len(c.name) <= _SIZES["name"] \
             and len(c.plan or "") <= _SIZES["plan"]:
         return c, False
     return replace(c, name=_short(c.name, "name") or "", plan=_short(c.plan, "plan")), True
+
+
+def _segment_text(pairs: tuple[tuple[str, str], ...]) -> str:
+    return "".join(f"{name}{value}" for name, value in pairs) if pairs else ""
 
 
 def screen_record(record: Record) -> tuple[Record, bool]:
@@ -159,17 +182,21 @@ def screen_batch(source: str, batch: Batch) -> Batch:
     batch.tickets = _screened(source, "ticket", batch.tickets, batch)
     batch.responses = _screened(source, "response", batch.responses, batch)
     batch.customers = _screened(source, "customer", batch.customers, batch)
-    kept: list[str] = []
-    for ticket_id in batch.deleted_tickets:
-        try:
-            _ident(ticket_id, "deleted ticket id")
-        except ValueError as exc:
-            batch.rejected.append(Rejected(source, f"deleted ticket id={shown(ticket_id)[:200]}",
-                                           str(exc)))
-        else:
-            kept.append(ticket_id)
-    batch.deleted_tickets = kept
+    batch.deleted_tickets = [t for t in batch.deleted_tickets
+                             if _fair_id(source, "deleted ticket", t, batch)]
+    batch.ticket_refs = [pair for pair in batch.ticket_refs
+                         if _fair_id(source, "ticket refs", pair[0], batch)]
     return batch
+
+
+def _fair_id(source: str, kind: str, value: str, batch: Batch) -> bool:
+    """Return whether an id passes the rules; quarantine it in the batch if not."""
+    try:
+        _ident(value, "id")
+    except ValueError as exc:
+        batch.rejected.append(Rejected(source, f"{kind} id={shown(value)[:ID_MAX]}", str(exc)))
+        return False
+    return True
 
 
 def _screened(source: str, kind: str, records: list[R], batch: Batch) -> list[R]:

@@ -30,28 +30,36 @@ from impactlink.core.tags import normalize_tags
 from impactlink.errors import ImpactlinkError
 from impactlink.sources.base import Batch
 from impactlink.sources.http import (
+    RECORD_ERRORS,
     Clock,
     HttpSource,
     Pacer,
     Sleep,
     amount,
+    as_object,
     as_text,
     default_since,
     dump_bookmark,
     epoch,
     field_segments,
     field_tags,
+    ident,
     load_bookmark,
+    optional_ident,
+    page_items,
+    page_object,
     parse_time,
+    record_reason,
     reject,
 )
+from impactlink.sources.screen import screen_batch
 
 EXPORT = "/api/v2/incremental/tickets/cursor.json"
 RATINGS = "/api/v2/satisfaction_ratings"
 JIRA_LINKS = "/api/v2/jira/links"
+SHOW_MANY = "/api/v2/organizations/show_many.json"
 EXPORT_INTERVAL = 6.0  # NOTE: the export allows 10 requests a minute (developer.zendesk.com
 # /api-reference/ticketing/ticket-management/incremental_exports/)
-_BAD = (KeyError, ValueError, TypeError)
 
 
 class ZendeskTicket(TypedDict, total=False):
@@ -152,7 +160,7 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
         for stream in streams:
             for batch in stream(state, start):
                 batch.cursor = dump_bookmark(state)
-                yield batch
+                yield screen_batch(self.name, batch)
 
     def _tickets(self, state: dict[str, Any], start: int) -> Iterator[Batch]:
         while True:
@@ -161,7 +169,7 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             params.update({"cursor": mark["cursor"]} if mark.get("cursor")
                           else {"start_time": mark["start_time"]})
             self._pacer.wait()
-            page = cast(ExportPage, self.http.get_json(EXPORT, params))
+            page = cast(ExportPage, page_object(self.http.get_json(EXPORT, params), EXPORT))
             batch = self._ticket_page(page)
             if page.get("after_cursor"):
                 state["tickets"] = {"cursor": page["after_cursor"]}
@@ -171,42 +179,51 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
 
     def _ticket_page(self, page: ExportPage) -> Batch:
         batch = Batch()
-        orgs = {str(o.get("id")): o for o in page.get("organizations") or []}
-        tickets = page.get("tickets") or []
-        wanted = {str(t.get("organization_id")) for t in tickets if t.get("organization_id")}
+        orgs = self._organizations(page_items(page, "organizations", EXPORT), batch)
+        tickets = page_items(page, "tickets", EXPORT)
+        wanted = set(_by_id(tickets, "organization_id")[0])
         missing = sorted(wanted - orgs.keys() - self._orgs_sent)
         if missing:
-            found = self.http.get_json("/api/v2/organizations/show_many.json",
-                                       {"ids": ",".join(missing)})
-            orgs.update({str(o.get("id")): o for o in found.get("organizations") or []})
+            found = self.http.get_json(SHOW_MANY, {"ids": ",".join(missing)})
+            orgs.update(self._organizations(page_items(found, "organizations", SHOW_MANY), batch))
         for oid, org in orgs.items():
             if oid in wanted and oid not in self._orgs_sent:
                 try:
                     batch.customers.append(self._customer(org))
-                except _BAD as exc:
-                    batch.rejected.append(reject(self.name, "organizations", org, str(exc)))
+                except RECORD_ERRORS as exc:
+                    batch.rejected.append(reject(self.name, "organizations", org,
+                                                 record_reason(exc)))
                 self._orgs_sent.add(oid)
         for raw in tickets:
             try:
                 if raw.get("status") == "deleted":
-                    batch.deleted_tickets.append(str(raw["id"]))
+                    batch.deleted_tickets.append(ident(raw.get("id")))
                 else:
                     batch.tickets.append(self._ticket(raw))
-            except _BAD as exc:
-                batch.rejected.append(reject(self.name, EXPORT, raw, str(exc)))
+            except RECORD_ERRORS as exc:
+                batch.rejected.append(reject(self.name, EXPORT, raw, record_reason(exc)))
         return batch
 
+    def _organizations(self, items: list[Any], batch: Batch) -> dict[str, Any]:
+        """Return organizations by id; one without a usable id is quarantined."""
+        orgs, bad = _by_id(items, "id")
+        for org in bad:
+            batch.rejected.append(reject(self.name, "organizations", org,
+                                         "id is missing or not a string or an integer"))
+        return orgs
+
     def _customer(self, org: ZendeskOrganization) -> Customer:
-        c, fields = self.config, org.get("organization_fields") or {}
+        c, fields = self.config, as_object(org.get("organization_fields"))
         plan = as_text(fields.get(c.plan_field)) or None if c.plan_field else None
         arr = amount(fields.get(c.arr_field), c.arr_multiplier) if c.arr_field else None
-        self._plans[str(org["id"])] = plan
-        return Customer(self.name, str(org["id"]), as_text(org.get("name")), plan, arr)
+        oid = ident(org.get("id"))
+        self._plans[oid] = plan
+        return Customer(self.name, oid, as_text(org.get("name")), plan, arr)
 
     def _ticket(self, raw: ZendeskTicket) -> Ticket:
-        c, tid = self.config, str(raw["id"])
+        c, tid = self.config, ident(raw.get("id"))
         fields = {str(f.get("id")): f.get("value") for f in raw.get("custom_fields") or []}
-        org = as_text(raw.get("organization_id")) or None
+        org = optional_ident(raw.get("organization_id"), "organization_id")
         if org:
             self._ticket_orgs[tid] = org
         plan = self._plans.get(org) if org else None
@@ -217,10 +234,10 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
         return Ticket(
             source=self.name, external_id=tid, created_at=parse_time(raw.get("created_at")),
             updated_at=parse_time(raw.get("updated_at")), customer_id=org,
-            requester_id=as_text(raw.get("requester_id")) or None,
+            requester_id=optional_ident(raw.get("requester_id"), "requester_id"),
             status=as_text(raw.get("status")), subject=subject, description=description,
-            tags=normalize_tags([*(raw.get("tags") or []), *field_tags(fields, c.tag_fields)]),
-            refs=collect_refs([as_text(fields.get(f)) for f in c.reference_fields],
+            tags=normalize_tags([*_tags(raw.get("tags")), *field_tags(fields, c.tag_fields)]),
+            refs=collect_refs([as_text(fields.get(f), lists=True) for f in c.reference_fields],
                               [subject, description]),
             segments=field_segments(fields, c.segment_fields,
                                     [("plan", plan)] if "plan" in c.segments else []))
@@ -232,18 +249,18 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             params: dict[str, Any] = {"start_time": mark["start_time"], "page[size]": 100}
             if mark.get("after"):
                 params["page[after]"] = mark["after"]
-            page = self.http.get_json(RATINGS, params)
+            page = page_object(self.http.get_json(RATINGS, params), RATINGS)
             batch = Batch()
-            for raw in cast(list[ZendeskRating], page.get("satisfaction_ratings") or []):
+            for raw in cast(list[ZendeskRating], page_items(page, "satisfaction_ratings", RATINGS)):
                 try:
                     response = self._rating(raw)
-                except _BAD as exc:
-                    batch.rejected.append(reject(self.name, RATINGS, raw, str(exc)))
+                except RECORD_ERRORS as exc:
+                    batch.rejected.append(reject(self.name, RATINGS, raw, record_reason(exc)))
                     continue
                 high = max(high, epoch(response.submitted_at)) if response else high
                 if response:
                     batch.responses.append(response)
-            meta = cast(CursorMeta, page.get("meta") or {})
+            meta = cast(CursorMeta, page_object(page.get("meta") or {}, RATINGS))
             if meta.get("has_more") and meta.get("after_cursor"):
                 mark = {**mark, "after": meta["after_cursor"], "high": high}
                 state["ratings"] = mark
@@ -255,30 +272,36 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             return
 
     def _rating(self, raw: ZendeskRating) -> Response | None:
-        score = as_text(raw.get("score")).split("_")[0]
+        # NOTE: legacy scores are offered, unoffered, good, bad, good_with_comment and
+        # bad_with_comment (developer.zendesk.com/api-reference/ticketing/ticket-management/
+        # satisfaction_ratings/); any other text, "0_4" say, is no score.
+        score, _, rest = as_text(raw.get("score")).partition("_")
+        if score not in ("offered", "unoffered", "good", "bad") or rest not in ("",
+                                                                            "with_comment"):
+            raise ValueError(f"score {str(raw.get('score'))[:40]!r} is not a Zendesk score")
         if score == "unoffered":
             return None
-        tid = str(raw["ticket_id"])
+        tid = ident(raw.get("ticket_id"), "ticket_id")
         value = None if score == "offered" else parse_score(score, "good/bad")
         comment = as_text(raw.get("comment"))
         return Response(
-            source=self.name, external_id=str(raw["id"]),
+            source=self.name, external_id=ident(raw.get("id")),
             submitted_at=parse_time(raw.get("updated_at") or raw.get("created_at")),
             status="offered" if value is None else "answered", score=value,
             satisfied=None if value is None else is_satisfied(value, "good/bad"),
             customer_id=self._ticket_orgs.get(tid),
-            respondent_id=as_text(raw.get("requester_id")) or None,
+            respondent_id=optional_ident(raw.get("requester_id"), "requester_id"),
             comment=comment, refs=collect_refs((), [comment]), ticket_source=self.name,
             ticket_id=tid)
 
     def _surveys(self, state: dict[str, Any], start: int) -> Iterator[Batch]:
         path = f"/api/v2/surveys/{self.config.csat_survey_id}/responses"
         for page, batch in self._cursor_pages(state, "surveys", path):
-            for raw in page.get("survey_responses") or []:
+            for raw in page_items(page, "survey_responses", path):
                 try:
                     batch.responses.append(self._survey_response(raw))
-                except _BAD as exc:
-                    batch.rejected.append(reject(self.name, path, raw, str(exc)))
+                except RECORD_ERRORS as exc:
+                    batch.rejected.append(reject(self.name, path, raw, record_reason(exc)))
             yield batch
 
     def _survey_response(self, raw: dict[str, Any]) -> Response:
@@ -290,16 +313,17 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
                        if as_text(a.get("type")).startswith("rating")), None)
         comment = next((as_text(a.get("value") or a.get("text")) for a in answers
                         if a.get("type") == "open_ended"), "")
-        ticket = next((str(s["id"]) for s in raw.get("subjects") or []
+        ticket = next((ident(s.get("id"), "ticket id") for s in raw.get("subjects") or []
                        if s.get("type") == "ticket"), None)
         scale = self.config.scale
         score = parse_score(rating, scale) if rating is not None else None
         return Response(
-            source=self.name, external_id=str(raw["id"]), submitted_at=max(times),
+            source=self.name, external_id=ident(raw.get("id")), submitted_at=max(times),
             status="offered" if score is None else "answered", score=score,
             satisfied=None if score is None else is_satisfied(score, scale),
             customer_id=self._ticket_orgs.get(ticket) if ticket else None,
-            respondent_id=as_text(raw.get("responder_id")) or None, comment=comment,
+            respondent_id=optional_ident(raw.get("responder_id"), "responder_id"),
+            comment=comment,
             refs=collect_refs((), [comment]), ticket_source=self.name if ticket else None,
             ticket_id=ticket)
 
@@ -307,13 +331,18 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
         # NOTE: links have no time filter; page[after] from the last run reads only new ones.
         for page, batch in self._cursor_pages(state, "jira", JIRA_LINKS):
             refs: dict[str, set[str]] = {}
-            for raw in page.get("links") or []:
-                found = parse_ref_field(as_text(raw.get("issue_key")))
-                if not found or raw.get("ticket_id") is None:
+            for raw in page_items(page, "links", JIRA_LINKS):
+                try:
+                    found = parse_ref_field(as_text(raw.get("issue_key")))
+                    ticket = ident(raw.get("ticket_id"), "ticket_id") if found else None
+                except RECORD_ERRORS as exc:
+                    batch.rejected.append(reject(self.name, JIRA_LINKS, raw, record_reason(exc)))
+                    continue
+                if ticket is None:
                     batch.rejected.append(reject(self.name, JIRA_LINKS, raw,
                                                  "issue_key is not a Jira issue key"))
                     continue
-                refs.setdefault(str(raw["ticket_id"]), set()).update(found)
+                refs.setdefault(ticket, set()).update(found)
             batch.ticket_refs = [(t, tuple(sorted(r))) for t, r in sorted(refs.items())]
             yield batch
 
@@ -325,11 +354,35 @@ class ZendeskSource(HttpSource[ZendeskSourceConfig]):
             params: dict[str, Any] = {"page[size]": 100}
             if mark.get("after"):
                 params["page[after]"] = mark["after"]
-            page = self.http.get_json(path, params)
-            meta = cast(CursorMeta, page.get("meta") or {})
+            page = page_object(self.http.get_json(path, params), path)
+            meta = cast(CursorMeta, page_object(page.get("meta") or {}, path))
             if meta.get("after_cursor"):
                 state[key] = {"after": meta["after_cursor"]}
             yield page, Batch()
             if not (meta.get("has_more") and meta.get("after_cursor")):
                 return
 
+
+
+def _by_id(items: list[Any], key: str) -> tuple[dict[str, Any], list[Any]]:
+    """Return the items with a usable ``key`` id by that id, and those whose id is unusable."""
+    found: dict[str, Any] = {}
+    bad: list[Any] = []
+    for item in items:
+        try:
+            value = optional_ident(item.get(key), key)
+        except RECORD_ERRORS:
+            bad.append(item)
+            continue
+        if value is not None:
+            found[value] = item
+    return found, bad
+
+
+def _tags(value: object) -> list[str]:
+    """Return a ticket's tags: a list of text; ValueError for anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("tags is not a list")
+    return [as_text(tag) for tag in value]

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 
 from impactlink.core.models import Customer, Rejected, Response, Ticket, customer_key
 from impactlink.core.text import TOKENIZER_VERSION, cap, join_terms, split_terms, tokenizer
 from impactlink.sources.base import Batch
+from impactlink.sources.screen import screen_batch, shown
 from impactlink.store.tables import (
     CursorRow,
     CustomerRow,
@@ -71,10 +73,10 @@ def ticket_terms(subject: str, description: str) -> str:
 
 def response_terms(comment: str, ticket_terms: str | None) -> str:
     """Return a response's stored terms: its comment's stems and those of the ticket it rates."""
-    own = set(tokenizer().terms(comment))
-    if ticket_terms:
-        own.update(split_terms(ticket_terms))
-    return join_terms(sorted(own))
+    own = tokenizer().stored_terms(comment)
+    if not ticket_terms:
+        return own
+    return join_terms(sorted(set(split_terms(own)) | set(split_terms(ticket_terms))))
 
 
 def ticket_values(t: Ticket, keyer: Keyer, time: TimeParam = as_is) -> tuple[Any, ...]:
@@ -120,36 +122,131 @@ def quarantine_rows(rejected: Iterable[Rejected], run_id: int | None) -> list[di
              "raw": r.raw[:2000], "run_id": run_id, "created_at": now()} for r in rejected]
 
 
+# What a row's values make the store refuse (PostgreSQL: NUL in text, a value too long for
+# its column; the drivers: a lone surrogate, an integer too large). A lost connection or a
+# locked database is not among them: it fails the batch, and the source's step, as it should.
+_ROW_ERRORS: tuple[type[Exception], ...] = (DataError, IntegrityError, ValueError, OverflowError)
+
+_Item = tuple[str, Any]
+"""One thing a batch stores: ("ticket", Ticket), ("response", ...), ("customer", ...),
+("deleted", ticket id) or ("refs", (ticket id, refs))."""
+
+
 def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
-               run_id: int | None = None) -> None:
-    """Store a batch and its cursor in one transaction: a crash keeps both or neither."""
+               run_id: int | None = None) -> int:
+    """Store a batch and its cursor in one transaction: a crash keeps both or neither.
+
+    The batch is first screened in place by the rules of ``sources.screen`` (a no-op for what
+    a source screened already), so that SQLite and PostgreSQL hold the same: a NUL byte or a
+    lone surrogate is removed from text (counted in ``batch.repaired``), and an id holding
+    one is quarantined, on both. When a row's values still make the store refuse the batch,
+    it is narrowed, half by half, to the records that cause it. Those are quarantined with
+    their source, kind and external id and the error's class, never their values; the
+    others are stored, then the cursor. A crash while narrowing keeps the cursor where it
+    was: the batch is read and upserted again. Return how many records the store refused.
+    """
+    screen_batch(source, batch)
+    rejected = [_evidence(r) for r in batch.rejected]
+    whole = Batch(batch.tickets, batch.responses, batch.customers, rejected,
+                  batch.deleted_tickets, batch.ticket_refs, cursor=batch.cursor)
+    try:
+        with engine.begin() as conn:
+            _store(conn, source, whole, keyer, run_id)
+        return 0
+    except _ROW_ERRORS:
+        pass
+    refused: list[Rejected] = []
+    _narrow(engine, source, _items(batch), keyer, refused)
     with engine.begin() as conn:
-        tune(conn, "bulk")
-        time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else as_is
-        upsert_values(conn, TICKETS, TICKET_COLUMNS,
-                       [ticket_values(t, keyer, time) for t in batch.tickets], _UNIQUE)
-        rated = _rated_tickets(conn, batch.responses)
-        upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
-            response_values(r, keyer, rated.get((r.ticket_source or "", r.ticket_id or "")),
-                            time) for r in batch.responses], _UNIQUE)
-        _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
-        if batch.deleted_tickets:
-            conn.execute(delete(TICKETS).where(TICKETS.c.source == source,
-                                               TICKETS.c.external_id.in_(batch.deleted_tickets)))
-        for ticket_id, refs in batch.ticket_refs:
-            _add_ticket_refs(conn, source, ticket_id, refs, keyer)
-        changed = {t.external_id for t in batch.tickets} | set(batch.deleted_tickets)
-        changed |= {ticket_id for ticket_id, _ in batch.ticket_refs}
-        _propagate(conn, source, sorted(changed))
-        if batch.rejected:
-            stmt = insert_for(conn, QUARANTINE).on_conflict_do_nothing(
-                index_elements=["source", "location", "reason"])
-            conn.execute(stmt, quarantine_rows(batch.rejected, run_id))
-        if len(batch) or batch.deleted_tickets or batch.ticket_refs:
-            bump_revision(conn)
-        if batch.cursor is not None:
-            _upsert(conn, CURSORS, [{"source": source, "cursor": batch.cursor,
-                                     "updated_at": now()}], ["source"])
+        _store(conn, source, Batch(rejected=[*rejected, *refused], cursor=batch.cursor), keyer,
+               run_id)
+    return len(refused)
+
+
+def _store(conn: Connection, source: str, batch: Batch, keyer: Keyer,
+           run_id: int | None) -> None:
+    """Write a batch within the caller's transaction."""
+    tune(conn, "bulk")
+    time: TimeParam = sqlite_time if conn.dialect.name == "sqlite" else as_is
+    upsert_values(conn, TICKETS, TICKET_COLUMNS,
+                   [ticket_values(t, keyer, time) for t in batch.tickets], _UNIQUE)
+    rated = _rated_tickets(conn, batch.responses)
+    upsert_values(conn, RESPONSES, RESPONSE_COLUMNS, [
+        response_values(r, keyer, rated.get((r.ticket_source or "", r.ticket_id or "")),
+                        time) for r in batch.responses], _UNIQUE)
+    _upsert(conn, CUSTOMERS, [customer_row(c) for c in batch.customers], _UNIQUE)
+    if batch.deleted_tickets:
+        conn.execute(delete(TICKETS).where(TICKETS.c.source == source,
+                                           TICKETS.c.external_id.in_(batch.deleted_tickets)))
+    for ticket_id, refs in batch.ticket_refs:
+        _add_ticket_refs(conn, source, ticket_id, refs, keyer)
+    changed = {t.external_id for t in batch.tickets} | set(batch.deleted_tickets)
+    changed |= {ticket_id for ticket_id, _ in batch.ticket_refs}
+    _propagate(conn, source, sorted(changed))
+    if batch.rejected:
+        stmt = insert_for(conn, QUARANTINE).on_conflict_do_nothing(
+            index_elements=["source", "location", "reason"])
+        conn.execute(stmt, quarantine_rows(batch.rejected, run_id))
+    if len(batch) or batch.deleted_tickets or batch.ticket_refs:
+        bump_revision(conn)
+    if batch.cursor is not None:
+        _upsert(conn, CURSORS, [{"source": source, "cursor": batch.cursor,
+                                 "updated_at": now()}], ["source"])
+
+
+def _items(batch: Batch) -> list[_Item]:
+    """Return what a batch stores, in the order a batch is stored (tickets before responses)."""
+    return [*(("ticket", t) for t in batch.tickets), *(("response", r) for r in batch.responses),
+            *(("customer", c) for c in batch.customers),
+            *(("deleted", d) for d in batch.deleted_tickets),
+            *(("refs", pair) for pair in batch.ticket_refs)]
+
+
+def _batch_of(items: Sequence[_Item]) -> Batch:
+    """Return a batch (without cursor or quarantine) of some of a batch's items."""
+    batch = Batch()
+    lists: dict[str, list[Any]] = {"ticket": batch.tickets, "response": batch.responses,
+                                   "customer": batch.customers,
+                                   "deleted": batch.deleted_tickets, "refs": batch.ticket_refs}
+    for kind, value in items:
+        lists[kind].append(value)
+    return batch
+
+
+def _narrow(engine: Engine, source: str, items: Sequence[_Item], keyer: Keyer,
+            refused: list[Rejected]) -> None:
+    """Store the items in halves, down to single ones; quarantine each one the store refuses."""
+    try:
+        with engine.begin() as conn:
+            _store(conn, source, _batch_of(items), keyer, None)
+        return
+    except _ROW_ERRORS as exc:
+        if len(items) > 1:
+            middle = len(items) // 2
+            _narrow(engine, source, items[:middle], keyer, refused)
+            _narrow(engine, source, items[middle:], keyer, refused)
+            return
+        refused.append(_refusal(source, items[0], exc))
+
+
+def _refusal(source: str, item: _Item, exc: Exception) -> Rejected:
+    """Return the quarantine entry of a record the store refused: where it is, never its values."""
+    kind, value = item
+    if kind == "deleted":
+        external_id = value
+    elif kind == "refs":
+        external_id = value[0]
+    else:
+        external_id = value.external_id
+    cause = getattr(exc, "orig", None) or exc  # the driver's own error names the problem best
+    return Rejected(source, shown(f"{kind} id={external_id}")[:1000],
+                    f"the store refused it ({type(cause).__name__})")
+
+
+def _evidence(rejected: Rejected) -> Rejected:
+    """Return a quarantine entry that any store accepts (see sources.screen.shown)."""
+    return Rejected(rejected.source, shown(rejected.location), shown(rejected.reason),
+                    shown(rejected.raw))
 
 
 def merge_keys(own: str, inherited: str | None) -> str:

@@ -33,6 +33,13 @@ class Write:
     content: dict[str, object]
     requests: tuple[str, ...] = field(default=())
     """The requests a real run would send, one line each, for ``--dry-run``."""
+    held: str | None = None
+    """What the target shows now in the plan's words (the level a label says, "–" for
+    none), when the tracker read it back with this cycle's listing; None when unknown."""
+    current: bool = False
+    """The tracker read back that the target already holds this: nothing is sent."""
+    printed_only: bool = False
+    """The tracker cannot send it (a file export): the plan is printed for a person."""
 
     @property
     def fingerprint(self) -> str:

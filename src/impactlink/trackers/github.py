@@ -1,7 +1,8 @@
 """The GitHub tracker: issues by feature label, a level label, one managed comment, project fields.
 
-plan() reads nothing per issue (the labels come with this cycle's listing), so an unchanged
-issue costs no request at all; apply() does the reads a write needs, such as finding the
+plan() reads nothing per issue (the labels come with this cycle's listing; a repository's
+own labels are read once, when a level label may need creating), so an unchanged issue
+costs no request at all; apply() does the reads a write needs, such as finding the
 managed comment by its marker before ever creating one.
 """
 
@@ -24,6 +25,8 @@ from impactlink.trackers.base import Change, Write
 from impactlink.trackers.github_client import GithubClient, GithubHTTPError, build_auth
 from impactlink.trackers.github_comments import ManagedComments
 from impactlink.trackers.github_projects import ProjectFields, describe
+from impactlink.trackers.github_refs import read_referenced
+from impactlink.trackers.references import Reads
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class GithubTracker:
                  clock: Callable[[], float] = time.time) -> None:
         self._config = config
         self._catalog = catalog
+        self._clock = clock
         self._client = GithubClient(config, build_auth(config, base_dir), sleep=sleep,
                                     clock=clock)
         self._repos = {r.lower(): r for r in config.repos}
@@ -54,6 +58,9 @@ class GithubTracker:
         self._comments = ManagedComments(self._client, app_id=config.app_id)
         self._repo_info: dict[str, dict[str, Any]] = {}
         self._repo_labels: dict[str, set[str]] = {}
+        self._creations: set[tuple[str, str]] = set()
+        """Labels whose creation is planned already (once per repository and name)."""
+        self._level_of = {name.lower(): level for level, name in self._levels.items()}
 
     @property
     def client(self) -> GithubClient:
@@ -62,7 +69,8 @@ class GithubTracker:
     def fetch_issues(self, references: Collection[str]) -> list[Issue]:
         """List open issues per feature label and repo, plus open referenced issues.
 
-        A cycle starts here: the write allowance (max_writes_per_run) is reset.
+        A cycle starts here: the write allowance (max_writes_per_run) is reset. Referenced
+        issues are read as trackers.references says: capped, batched, cached when gone.
         """
         self._client.start_cycle()
         found: dict[str, Issue] = {}
@@ -73,18 +81,12 @@ class GithubTracker:
                 for page in self._client.pages(f"/repos/{repo}/issues", params):
                     for item in page:
                         self._keep(repo, item, found)
-        for ref in sorted(references):
-            target = self._resolve(ref)
-            if target is None or f"{target[0]}#{target[1]}" in found:
-                continue
-            try:
-                item = self._client.get(f"/repos/{target[0]}/issues/{target[1]}")
-            except GithubHTTPError as exc:
-                if exc.status in (404, 410):
-                    continue
-                raise
-            if isinstance(item, dict) and item.get("state") == "open":
-                self._keep(target[0], item, found)
+        reads = Reads(references, self._canonical, found,
+                      limit=self._config.max_referenced_issues,
+                      revalidate_hours=self._config.referenced_revalidate_hours,
+                      now=self._clock())
+        read_referenced(self._client, reads, lambda repo, item: self._keep(repo, item, found))
+        reads.finish()
         return [found[k] for k in sorted(found)]
 
     def plan(self, change: Change) -> list[Write]:
@@ -149,6 +151,10 @@ class GithubTracker:
                                 if isinstance(lb, dict) and lb.get("name"))),
             body=str(item.get("body") or ""))
 
+    def _canonical(self, ref: str) -> str | None:
+        target = self._resolve(ref)
+        return None if target is None else f"{target[0]}#{target[1]}"
+
     def _resolve(self, ref: str) -> tuple[str, int] | None:
         match = _REF.match(ref.strip())
         if match is None:
@@ -160,15 +166,37 @@ class GithubTracker:
     def _plan_label(self, change: Change) -> Write:
         repo, number = _split(change.issue.key)
         want, add, remove = self._label_delta(change)
+        held = ", ".join(self._level_of[lb.lower()] for lb in change.issue.labels
+                         if lb.lower() in self._level_of) or "–"
         requests: list[str] = []
         if add:
-            color = getattr(self._config.label_colors, _level(change))
-            requests.append(f"POST /repos/{repo}/labels {{'name': {add!r}, 'color': {color!r}}}"
-                            f" (only if the repository lacks it)")
+            if self._plan_creation(repo, add):
+                color = getattr(self._config.label_colors, _level(change))
+                requests.append(f"POST /repos/{repo}/labels {{'name': {add!r}, 'color': "
+                                f"{color!r}}} (the repository lacks it)")
             requests.append(f"POST /repos/{repo}/issues/{number}/labels {{'labels': [{add!r}]}}")
         requests += [f"DELETE /repos/{repo}/issues/{number}/labels/{quote(name, safe='')}"
                      for name in remove]
-        return Write("label", {"label": want}, tuple(requests))
+        return Write("label", {"label": want}, tuple(requests), held=held,
+                     current=not add and not remove)
+
+    def _plan_creation(self, repo: str, name: str) -> bool:
+        """Tell whether a label must be created first: planned once per repository and name."""
+        wanted = (repo, name.lower())
+        if name.lower() in self._labels_of(repo) or wanted in self._creations:
+            return False
+        self._creations.add(wanted)
+        return True
+
+    def _labels_of(self, repo: str) -> set[str]:
+        """Return the repository's label names, folded (read once, kept up to date)."""
+        names = self._repo_labels.get(repo)
+        if names is None:
+            names = {str(lb["name"]).lower()
+                     for page in self._client.pages(f"/repos/{repo}/labels", {"per_page": 100})
+                     for lb in page if isinstance(lb, dict)}
+            self._repo_labels[repo] = names
+        return names
 
     def _label_delta(self, change: Change) -> tuple[str | None, str | None, list[str]]:
         level = _level(change)
@@ -243,12 +271,7 @@ class GithubTracker:
                     raise
 
     def _ensure_label(self, repo: str, name: str, color: str) -> None:
-        names = self._repo_labels.get(repo)
-        if names is None:
-            names = {str(lb["name"]).lower()
-                     for page in self._client.pages(f"/repos/{repo}/labels", {"per_page": 100})
-                     for lb in page if isinstance(lb, dict)}
-            self._repo_labels[repo] = names
+        names = self._labels_of(repo)
         if name.lower() in names:
             return
         try:

@@ -121,16 +121,28 @@ class GithubClient:
     def graphql(self, query: str, variables: Mapping[str, Any], *,
                 mutation: bool = False, idempotent: bool = True) -> dict[str, Any]:
         """Run a GraphQL document; a RATE_LIMITED error inside a 200 is waited out or stops."""
+        result, errors = self._graphql(query, variables, mutation=mutation,
+                                       idempotent=idempotent)
+        if errors:
+            raise _graphql_error(errors)
+        return result
+
+    def graphql_partial(self, query: str, variables: Mapping[str, Any]
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Run a query whose fields may fail one by one; return the data and the errors."""
+        return self._graphql(query, variables, mutation=False, idempotent=True)
+
+    def _graphql(self, query: str, variables: Mapping[str, Any], *, mutation: bool,
+                 idempotent: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         reply = self._request("POST", self.graphql_url, None,
                               {"query": query, "variables": dict(variables)}, {},
                               retry_5xx=idempotent or not mutation, resource="graphql",
                               write=mutation)
         data = reply.data if isinstance(reply.data, dict) else {}
-        errors = data.get("errors") or []
-        if errors:
-            raise _graphql_error(errors)
+        errors = [e if isinstance(e, dict) else {"message": str(e)}
+                  for e in data.get("errors") or []]
         result = data.get("data")
-        return result if isinstance(result, dict) else {}
+        return (result if isinstance(result, dict) else {}), errors
 
     def close(self) -> None:
         self._github.close()

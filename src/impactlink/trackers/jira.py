@@ -23,8 +23,10 @@ from impactlink.trackers import jira_comments
 from impactlink.trackers.base import Change, Write
 from impactlink.trackers.jira_client import JiraClient, JiraHTTPError
 from impactlink.trackers.jira_fields import number_fields, screen_fields, screen_problems
-from impactlink.trackers.jira_jql import feature_query, is_issue_key, keys_query, project_of
+from impactlink.trackers.jira_jql import feature_query, is_issue_key, project_of
+from impactlink.trackers.jira_refs import in_projects, read_referenced, status_category
 from impactlink.trackers.jira_text import description_text
+from impactlink.trackers.references import Reads
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class JiraTracker:
                  clock: Callable[[], float] = time.time) -> None:
         self._config = config
         self._catalog = catalog
+        self._clock = clock
         self._client = JiraClient(config, base_dir, sleep=sleep, clock=clock)
         self._names = (config.fields.score, config.fields.csat, config.fields.affected)
         self._levels = dict(config.level_labels)
@@ -66,23 +69,34 @@ class JiraTracker:
         return self._client
 
     def fetch_issues(self, references: Collection[str]) -> list[Issue]:
-        """List unresolved issues carrying a feature, plus the referenced ones; a cycle starts."""
+        """List unresolved issues carrying a feature, plus the referenced ones; a cycle starts.
+
+        Only issues of ``projects`` are kept, whatever the search answered. Referenced
+        issues are read as trackers.references says: capped, batched, cached when gone.
+        """
         self._client.start_cycle()
         wanted = [*_BASE_FIELDS, *_TEXT_FIELDS, *self._field_ids().values()]
         found: dict[str, Issue] = {}
         jql = self._feature_jql()
         if jql is not None:
             for item in self._search(jql, wanted):
-                self._keep(item, found)
-        keys = sorted(r for r in references if is_issue_key(r) and r not in found
-                      and project_of(r) in self._config.projects)
-        for start in range(0, len(keys), _PAGE):
-            for item in self._by_keys(keys[start:start + _PAGE], wanted):
-                self._keep(item, found)
+                if in_projects(item, self._config.projects):
+                    self._keep(item, found)
+        reads = Reads(references, self._canonical, found,
+                      limit=self._config.max_referenced_issues,
+                      revalidate_hours=self._config.referenced_revalidate_hours,
+                      now=self._clock())
+        read_referenced(self._client, self._config.projects, reads, wanted,
+                        lambda item: self._keep(item, found))
+        reads.finish()
         return [found[k] for k in sorted(found, key=_key_order)]
 
     def plan(self, change: Change) -> list[Write]:
-        """Say what the fields, the level label and the comment should hold; no reads."""
+        """Say what the fields, the level label and the comment should hold; no reads.
+
+        What this cycle's listing read back decides what is sent: only the values and
+        labels Jira does not hold already.
+        """
         key = change.issue.key
         impact = None if _cleared(change) else change.impact
         values: dict[str, float | None] = {
@@ -90,15 +104,11 @@ class JiraTracker:
             self._names[1]: impact.csat if impact else None,
             self._names[2]: float(impact.affected) if impact else None,
         }
-        shown = ", ".join(f'"{k}" = {"null" if v is None else v}' for k, v in values.items())
-        writes = [Write("fields", {"values": values},
-                        (f"PUT {self._rest()}/issue/{key}?notifyUsers=false fields: {shown} "
-                         f"(only the values Jira does not already hold)",))]
+        seen = self._seen.get(key)
+        writes = [self._plan_fields(key, values, seen)]
         if self._config.level_label:
-            want = self._levels.get(impact.level) if impact else None
-            writes.append(Write("label", {"label": want},
-                                (f"PUT {self._rest()}/issue/{key} update.labels: add "
-                                 f"{want!r}, remove the other impact labels",)))
+            writes.append(self._plan_label(key, self._levels.get(impact.level) if impact
+                                           else None, seen))
         if self._config.comment:
             quotes = change.quotes if self._config.quotes and impact else ()
             text = render_text(impact, quotes, marker=jira_comments.MARKER)
@@ -106,6 +116,34 @@ class JiraTracker:
                                 (f"GET {self._rest()}/issue/{key}/comment (find the managed "
                                  f"one), then PUT it or POST it when there is none",)))
         return writes
+
+    def _plan_fields(self, key: str, values: dict[str, float | None],
+                     seen: _Seen | None) -> Write:
+        ids = self._ids
+        if seen is None or ids is None:
+            changed, note = values, " (only the values Jira does not already hold)"
+        else:
+            changed = {name: v for name, v in values.items()
+                       if not _same(seen.values.get(ids[name]), v)}
+            note = ""
+        if not changed:
+            return Write("fields", {"values": values}, current=True)
+        shown = ", ".join(f'"{k}" = {"null" if v is None else v}' for k, v in changed.items())
+        return Write("fields", {"values": values},
+                     (f"PUT {self._rest()}/issue/{key}?notifyUsers=false fields: {shown}{note}",))
+
+    def _plan_label(self, key: str, want: str | None, seen: _Seen | None) -> Write:
+        if seen is None:
+            return Write("label", {"label": want},
+                         (f"PUT {self._rest()}/issue/{key} update.labels: add {want!r}, "
+                          f"remove the other impact labels",))
+        level_of = {label: level for level, label in self._levels.items()}
+        held = ", ".join(level_of[lb] for lb in seen.labels if lb in level_of) or "–"
+        ops = ([f"add {want!r}"] if want is not None and want not in seen.labels else []) + [
+            f"remove {lb!r}" for lb in seen.labels if lb in level_of and lb != want]
+        requests = (f"PUT {self._rest()}/issue/{key} update.labels: {', '.join(ops)}",)
+        return Write("label", {"label": want}, requests if ops else (), held=held,
+                     current=not ops)
 
     def apply(self, change: Change, write: Write) -> None:
         """Make one target hold what the write says; safe to repeat after a crash."""
@@ -153,7 +191,8 @@ class JiraTracker:
     def _field_ids(self) -> dict[str, str]:
         """Return the id of each configured number field (read once per tracker)."""
         if self._ids is None:
-            catalog = self._client.call("list fields", lambda: self._client.jira().fields())
+            catalog = self._client.call("list fields", lambda: self._client.jira().fields(),
+                                        read=True)
             ids, problems = number_fields(catalog, self._names)
             if problems:
                 raise TrackerError("; ".join(problems))
@@ -176,17 +215,8 @@ class JiraTracker:
                 if not issues or start >= int(page.get("total") or 0):
                     return
 
-    def _by_keys(self, keys: list[str], wanted: list[str]) -> list[dict[str, Any]]:
-        """Return the unresolved issues among keys; keys that do not exist are skipped."""
-        if self._client.cloud:
-            # NOTE: on Cloud a JQL `key in (...)` naming a deleted or mistyped key fails the
-            # whole search; bulkfetch leaves such keys out instead.
-            page = self._client.send("fetch referenced issues", "POST", "issue/bulkfetch",
-                                     {"issueIdsOrKeys": keys, "fields": wanted})
-            return [i for i in page.get("issues") or [] if _status_category(i) != "done"]
-        jql = keys_query(self._config.projects, keys)
-        page = self._client.search_page(jql, wanted, limit=len(keys), validate="warn")
-        return list(page.get("issues") or [])
+    def _canonical(self, ref: str) -> str | None:
+        return ref if is_issue_key(ref) and project_of(ref) in self._config.projects else None
 
     def _keep(self, item: dict[str, Any], found: dict[str, Issue]) -> None:
         key = str(item["key"])
@@ -201,7 +231,7 @@ class JiraTracker:
             labels=labels)
         found[key] = Issue(IssueKey(key), str(fields.get("summary") or ""),
                            f"{self._config.url.rstrip('/')}/browse/{key}",
-                           "closed" if _status_category(item) == "done" else "open",
+                           "closed" if status_category(item) == "done" else "open",
                            tuple(sorted(labels)), tuple(sorted(components)),
                            body=description_text(fields.get("description")))
 
@@ -263,12 +293,6 @@ class JiraTracker:
             # edit without them, so the edit went again with notifications on.
             log.info("Jira refused notifyUsers=false (%s): editing with notifications", refused)
             self._client.notify_off_allowed = False
-
-
-def _status_category(item: dict[str, Any]) -> str:
-    status = (item.get("fields") or {}).get("status") or {}
-    category = status.get("statusCategory") if isinstance(status, dict) else None
-    return str(category.get("key") or "") if isinstance(category, dict) else ""
 
 
 def _key_order(key: str) -> tuple[str, int]:

@@ -4,6 +4,8 @@ NOTE: jira's ResilientSession retries 429/503 itself but caps each wait at max_r
 (60 s), doubles Retry-After with jitter, sleeps with time.sleep and re-sends POSTs. It is
 built here with max_retries=0, and :meth:`JiraClient.call` retries instead: the full
 Retry-After, an injectable sleep, a bound, and BudgetExhausted past max_retry_wait_seconds.
+A 500 is retried too when the request only reads; writes are spaced by
+seconds_between_writes, as PyGithub spaces GitHub's.
 https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
 """
 
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Flavor = Literal["cloud", "datacenter"]
 _TRANSIENT = {429, 502, 503, 504}
+_TRANSIENT_READ = _TRANSIENT | {500}
 _READ_POSTS = ("issue/bulkfetch", "jql/parse", "search")
 
 
@@ -74,6 +77,7 @@ class JiraClient:
         self.server_info: dict[str, Any] = {}
         self.writes = 0
         self.notify_off_allowed = True
+        self._last_write: float | None = None
 
     @property
     def cloud(self) -> bool:
@@ -91,7 +95,8 @@ class JiraClient:
             if self.flavor is None:
                 probe = self._build("2", auth)
                 try:
-                    self.server_info = self.call("read serverInfo", probe.server_info)
+                    self.server_info = self.call("read serverInfo", probe.server_info,
+                                                 read=True)
                 finally:
                     probe.close()  # type: ignore[no-untyped-call]
                 kind = str(self.server_info.get("deploymentType") or "")
@@ -119,15 +124,19 @@ class JiraClient:
                     get_server_info=False, max_retries=0,
                     timeout=self._config.timeout_seconds, **auth)
 
-    def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run one request, or one idempotent step of requests, with the retry policy."""
+    def call(self, what: str, fn: Callable[[], T], *, read: bool = False) -> T:
+        """Run one request, or one idempotent step of requests, with the retry policy.
+
+        ``read``: fn only reads, so a 500 is retried as well.
+        """
+        transient = _TRANSIENT_READ if read else _TRANSIENT
         attempt = 0
         while True:
             try:
                 return fn()
             except JIRAError as exc:
                 status = exc.status_code or 0
-                if status not in _TRANSIENT:
+                if status not in transient:
                     raise _error(what, status, exc) from None
                 wait = retry_after(exc.response, self._clock())
                 reason = f"HTTP {status}"
@@ -152,11 +161,13 @@ class JiraClient:
             params: dict[str, Any] | None = None) -> Any:
         """Send one request once (writes count against max_writes_per_run); return its JSON."""
         jira = self.jira()
-        if method != "GET" and not path.startswith(_READ_POSTS):
+        write = not _reads(method, path)
+        if write:
             if self.writes >= self._config.max_writes_per_run:
                 raise BudgetExhausted(f"max_writes_per_run = {self._config.max_writes_per_run} "
                                       f"reached before {method} {path}")
             self.writes += 1
+            self._pace()
         data = None if body is None else json.dumps(body)
         # NOTE: the library's update()/add_comment() read the issue back or wrap the answer
         # in resources; a plain request through its session keeps one write one request.
@@ -168,17 +179,21 @@ class JiraClient:
         except requests.RequestException:
             notify(HttpEvent("request", "jira", "jira"))
             raise
+        finally:
+            if write:
+                self._last_write = time.monotonic()
         notify(HttpEvent("request", "jira", "jira", r.status_code))
         return r.json() if r.content else None
 
     def get(self, what: str, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET a path under this flavor's REST root, with retries."""
-        return self.call(what, lambda: self.raw("GET", path, params=params))
+        return self.call(what, lambda: self.raw("GET", path, params=params), read=True)
 
     def send(self, what: str, method: str, path: str, body: Any = None,
              params: dict[str, Any] | None = None) -> Any:
         """Send an idempotent request (a PUT, a read by POST), with retries."""
-        return self.call(what, lambda: self.raw(method, path, body, params))
+        return self.call(what, lambda: self.raw(method, path, body, params),
+                         read=_reads(method, path))
 
     def search_page(self, jql: str, fields: list[str], *, limit: int, token: str | None = None,
                     start: int = 0, validate: str = "strict") -> dict[str, Any]:
@@ -191,7 +206,7 @@ class JiraClient:
                     json_result=True)
                 return page
 
-            return self.call("search issues", cloud)
+            return self.call("search issues", cloud, read=True)
         # NOTE: the library's search_issues() sends validateQuery as a Python bool ("True");
         # Data Center documents strict|warn|none, and warn is what keeps an unknown key
         # from failing the whole search. https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/search
@@ -200,10 +215,23 @@ class JiraClient:
         page = self.get("search issues", "search", params)
         return page if isinstance(page, dict) else {}
 
+    def _pace(self) -> None:
+        """Wait until seconds_between_writes have passed since the last write ended."""
+        gap = self._config.seconds_between_writes
+        if gap > 0 and self._last_write is not None:
+            wait = self._last_write + gap - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+
     def close(self) -> None:
         if self._jira is not None:
             self._jira.close()  # type: ignore[no-untyped-call]
             self._jira = None
+
+
+def _reads(method: str, path: str) -> bool:
+    """Tell whether a request only reads (a GET, or a search sent by POST)."""
+    return method == "GET" or path.startswith(_READ_POSTS)
 
 
 def _error(what: str, status: int, exc: JIRAError) -> JiraHTTPError:

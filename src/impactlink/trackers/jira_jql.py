@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
 
 
 def quote(value: str) -> str:
@@ -34,9 +35,50 @@ def project_of(key: str) -> str:
     return key.rpartition("-")[0]
 
 
+def check_narrowing(jql: str) -> None:
+    """Raise ValueError unless ``AND (jql)`` can only narrow a query.
+
+    The operator's JQL is pasted, so it must be one closed expression: parentheses that
+    balance outside string literals, every string closed, and no ORDER BY. Otherwise
+    ``x) OR (project is not EMPTY`` would reopen the search to every project.
+    """
+    depth, quote_char, escaped = 0, "", False
+    outside: list[str] = []
+    for c in jql:
+        if quote_char:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == quote_char:
+                quote_char = ""
+            outside.append(" ")
+            continue
+        if c in "\"'":
+            quote_char = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("jql closes a parenthesis it never opened; give a filter "
+                                 "such as 'issuetype = Bug'")
+        outside.append(" " if c in "\"'" else c)
+    if quote_char:
+        raise ValueError("jql has a string that is never closed")
+    if depth:
+        raise ValueError("jql leaves a parenthesis open")
+    if _ORDER_BY.search("".join(outside)):
+        raise ValueError("jql may not hold ORDER BY: impactlink orders the search itself")
+
+
 def feature_query(projects: Iterable[str], components: Iterable[str], labels: Iterable[str],
                   extra: str | None = None) -> str | None:
-    """Return the JQL of unresolved issues carrying a feature component or label, or None."""
+    """Return the JQL of unresolved issues carrying a feature component or label, or None.
+
+    The operator's ``extra`` JQL is ANDed in parentheses after the project clause, so it
+    narrows the search and never widens it past ``projects``.
+    """
     components, labels = sorted(set(components)), sorted(set(labels))
     carries = [in_list("component", components)] if components else []
     carries += [in_list("labels", labels)] if labels else []
@@ -45,15 +87,19 @@ def feature_query(projects: Iterable[str], components: Iterable[str], labels: It
     parts = [in_list("project", sorted(projects)), "statusCategory != Done",
              "(" + " OR ".join(carries) + ")"]
     if extra and extra.strip():
+        check_narrowing(extra)
         parts.append(f"({extra.strip()})")
     return " AND ".join(parts) + " ORDER BY key ASC"
 
 
 def keys_query(projects: Iterable[str], keys: Iterable[str]) -> str:
-    """Return the JQL of the unresolved issues among keys (each checked to be a key)."""
+    """Return the JQL of the issues among keys, resolved or not (each checked to be a key).
+
+    Resolved ones come back too, so that they can be remembered as resolved.
+    """
     checked = sorted(set(keys))
     for key in checked:
         if not is_issue_key(key):
             raise ValueError(f"{key!r} is not a Jira issue key")
-    return (f"{in_list('project', sorted(projects))} AND statusCategory != Done AND "
-            f"{in_list('key', checked)} ORDER BY key ASC")
+    return (f"{in_list('project', sorted(projects))} AND {in_list('key', checked)} "
+            f"ORDER BY key ASC")
