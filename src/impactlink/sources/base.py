@@ -23,6 +23,8 @@ class Batch:
     """References learnt apart from the ticket (e.g. Zendesk Jira links): (ticket id, refs)."""
     repaired: int = 0
     """Records kept after a repair by rule (see sources.screen), counted in the summary."""
+    screened: bool = False
+    """Whether every record already met sources.screen (the store then does not repeat it)."""
     cursor: str | None = None
     """The bookmark to store with this batch (JSON text); None keeps the stored one."""
 

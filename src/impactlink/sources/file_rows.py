@@ -238,7 +238,7 @@ class ResponseMapper(RowMapper):
 
     def take(self) -> Batch:
         """Return the responses added since the last take."""
-        batch, self.records = Batch(responses=self.records), []
+        batch, self.records = Batch(responses=self.records, screened=True), []
         return batch
 
     def _answer(self, status_cell: str, score_cell: str
@@ -290,7 +290,7 @@ class TicketMapper(RowMapper):
 
     def take(self) -> Batch:
         """Return the tickets added since the last take."""
-        batch, self.records = Batch(tickets=self.records), []
+        batch, self.records = Batch(tickets=self.records, screened=True), []
         return batch
 
 
@@ -312,7 +312,7 @@ class CustomerMapper(RowMapper):
 
     def take(self) -> Batch:
         """Return the customers added since the last take."""
-        batch, self.records = Batch(customers=self.records), []
+        batch, self.records = Batch(customers=self.records, screened=True), []
         return batch
 
 

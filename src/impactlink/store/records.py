@@ -145,7 +145,8 @@ def save_batch(engine: Engine, source: str, batch: Batch, keyer: Keyer,
     others are stored, then the cursor. A crash while narrowing keeps the cursor where it
     was: the batch is read and upserted again. Return how many records the store refused.
     """
-    screen_batch(source, batch)
+    if not batch.screened:  # a file source screened each record as it read it
+        screen_batch(source, batch)
     rejected = [_evidence(r) for r in batch.rejected]
     whole = Batch(batch.tickets, batch.responses, batch.customers, rejected,
                   batch.deleted_tickets, batch.ticket_refs, cursor=batch.cursor)
