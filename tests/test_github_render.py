@@ -13,6 +13,7 @@ from impactlink.core.render import (
     quote_block,
     redact,
     render_comment,
+    render_text,
     splice,
 )
 from impactlink.trackers.base import Write
@@ -128,3 +129,16 @@ def test_plain_text_comment_has_no_markup_and_redacts_quotes() -> None:
     assert "[email]" in text and "[link]" in text and "How the score was made:" in text
     cleared = render_text(None, [], marker="m")
     assert "cleared this issue's Customer Impact" in cleared
+
+
+def test_arr_is_unknown_in_both_renderings_when_no_observed_customer_has_arr() -> None:
+    from dataclasses import replace
+
+    known = impact("acme/shop#1")
+    unknown = replace(known, arr_at_risk=0.0, linked_arr=0.0,
+                      explanation={**known.explanation, "linked": {"arr_customers": 0}})
+    for render in (render_comment, render_text):
+        assert "120,000" in render(known, ())
+        text = render(unknown, ())
+        assert "unknown (no ARR known for these customers)" in text
+        assert "ARR 0" not in text

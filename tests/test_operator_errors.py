@@ -76,7 +76,7 @@ GITHUB_APP = ('type = "github"\nrepos = ["acme/shop"]\napp_id = 1\ninstallation_
               'private_key_file = "{key}"')
 
 
-@pytest.mark.parametrize("key", ["directory", "binary", "empty", "missing"])
+@pytest.mark.parametrize("key", ["directory", "binary", "empty", "missing", "not-pem"])
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_an_unreadable_key_file(tmp_path: Path, key: str, command: str) -> None:
     path = tmp_path / "app.pem"
@@ -86,6 +86,9 @@ def test_an_unreadable_key_file(tmp_path: Path, key: str, command: str) -> None:
         path.write_bytes(b"\x30\x82\x04\xa4\x02\x01\x00\x02\x82\x01\x01\x00\xc3\xff")
     elif key == "empty":
         path.write_text("\n")
+    elif key == "not-pem":  # text, but no key: today's traceback came from the first request
+        path.write_text("-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n"
+                        "-----END RSA PRIVATE KEY-----\n")
     config = minimal_config(tmp_path, GITHUB_APP.format(key=path))
     line = one_line_error(command, "-c", str(config))
     assert "private key" in line and str(path) in line

@@ -271,6 +271,31 @@ def test_store_password_comes_from_a_file_and_is_never_shown(store_url: str,
         logs.forget_secrets()
 
 
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_the_pipeline_and_the_service_open_the_store_with_its_password(
+        store_url: str, tmp_path: Path) -> None:
+    """run, serve and backfill build their engine from [store], password included."""
+    from impactlink.config import load_settings
+    from impactlink.pipeline import Pipeline
+    from impactlink.scheduler import Service
+
+    (tmp_path / "pw").write_text("s3cret-store-pass\n")
+    (tmp_path / "issues.json").write_text("[]")
+    (tmp_path / "impactlink.toml").write_text(
+        f'[store]\nurl = "{store_url}"\npassword_file = "pw"\n'
+        '[tracker]\ntype = "file"\npath = "issues.json"\n')
+    settings = load_settings(tmp_path / "impactlink.toml")
+    pipeline = Pipeline(settings)
+    service = Service(settings)
+    try:
+        assert pipeline.engine.url.password == "s3cret-store-pass"
+        assert service.engine.url.password == "s3cret-store-pass"
+    finally:
+        pipeline.engine.dispose()
+        service.engine.dispose()
+        logs.forget_secrets()
+
+
 def test_a_missing_store_password_variable_is_a_config_error(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:

@@ -23,7 +23,7 @@ from impactlink.errors import ConfigError, ImpactlinkError, SourceError, Tracker
 from impactlink.registry import build_catalog, build_source, build_tracker, default_repo
 from impactlink.sources.base import Source
 from impactlink.store import aggregate, counts, records, refcache, reuse, state
-from impactlink.store.engine import open_engine, upgrade
+from impactlink.store.engine import open_store, upgrade
 from impactlink.store.lock import writer_lock
 from impactlink.trackers.base import Change, Tracker, Write
 from impactlink.trackers.references import Referenced
@@ -184,7 +184,7 @@ class Pipeline:
     def __init__(self, settings: Settings, engine: Engine | None = None,
                  tracker: Tracker | None = None) -> None:
         self.settings = settings
-        self.engine = engine or open_engine(settings.store.url, settings.base_dir)
+        self.engine = engine or open_store(settings.store, settings.base_dir)
         upgrade(self.engine)
         self.catalog = build_catalog(settings)
         self.keyer = make_keyer(self.catalog)

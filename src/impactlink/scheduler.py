@@ -34,7 +34,7 @@ from impactlink.errors import ImpactlinkError
 from impactlink.metrics import Health, Metrics, StatusServer
 from impactlink.pipeline import Pipeline
 from impactlink.store import state
-from impactlink.store.engine import open_engine
+from impactlink.store.engine import open_store
 from impactlink.store.lock import LockHeld
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class Service:
                  metrics: Metrics | None = None,
                  pipeline_factory: Callable[..., Pipeline] = Pipeline) -> None:
         self.settings = settings
-        self.engine = engine or open_engine(settings.store.url, settings.base_dir)
+        self.engine = engine or open_store(settings.store, settings.base_dir)
         self.metrics = metrics or Metrics()
         self.metrics.prepare([s.name for s in settings.sources], settings.tracker.type)
         self.health = Health(healthy_within(settings.schedule))

@@ -158,6 +158,8 @@ class IssueCounts:
     references: tuple[str, ...]
     matches: tuple[SuggestedLink, ...] = ()
     """The strongest text matches among the issue's evidence, best first."""
+    arr_known: int = 0
+    """Observed customers whose ARR is known (none: ARR at risk is unknown, not 0)."""
 
 
 class _Customer:
@@ -282,7 +284,7 @@ def count(t: _Tally, customers: Mapping[str, CustomerInfo], settings: ImpactSett
         tuple((name, value, n_s[0], n_s[1], len(t.segment_customers[(name, value)]))
               for (name, value), n_s in t.segments.items()),
         tuple(sorted(t.features)), tuple(sorted(t.references)),
-        strongest(t.matches),
+        strongest(t.matches), len(known),
     )
 
 
@@ -339,7 +341,8 @@ def figures(key: IssueKey, c: IssueCounts, matcher: Matcher, catalog: Catalog,
         "estimate": {"method": est.method, "observed": c.observed,
                      "observed_scaled": c.observed_scaled, **est.inputs},
         "linked": {"affected": est.affected, "low": est.low, "high": est.high,
-                   "method": est.method, "arr": round_half_up(c.linked_arr)},
+                   "method": est.method, "arr": round_half_up(c.linked_arr),
+                   "arr_customers": c.arr_known},
         "attribution": {"customers_observed": c.observed, "named_customers": c.named,
                         "attributed_customers": c.attributed, "factor": factor,
                         "text_attribution": settings.text_attribution,

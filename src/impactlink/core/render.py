@@ -160,6 +160,14 @@ _CLEARED = ("No linked customer records remain in the window: impactlink has cle
             "this issue's Customer Impact.")
 
 
+def _arr(impact: Impact) -> str:
+    """Return ARR at risk, or say it is unknown when no observed customer's ARR is known."""
+    linked = _inputs(impact.explanation, "linked")
+    if linked.get("arr_customers") == 0:
+        return "unknown (no ARR known for these customers)"
+    return _num(impact.arr_at_risk, 2)
+
+
 def _customers(impact: Impact) -> str:
     return (f"{impact.customers_observed:,} observed: {impact.named_customers:,} named this "
             f"issue, {_num(impact.attributed_customers, 2)} attributed to it by their text")
@@ -169,14 +177,15 @@ def _context(impact: Impact, code: Callable[[str], str]) -> str:
     """Return the feature-wide figures: "checkout overall: 185 affected, 51.7 % CSAT"."""
     csat = "no CSAT" if impact.csat is None else f"{_num(impact.csat)} % CSAT"
     where = "/".join(code(f) for f in impact.features) or "its references"
-    return (f"{where} overall: {impact.linked_affected:,} affected, {csat}, "
-            f"ARR {_num(impact.linked_arr, 0)}")
+    arr = ("" if _inputs(impact.explanation, "linked").get("arr_customers") == 0
+           else f", ARR {_num(impact.linked_arr, 0)}")
+    return f"{where} overall: {impact.linked_affected:,} affected, {csat}{arr}"
 
 
 def _figures(impact: Impact, code: Callable[[str], str] = str) -> list[tuple[str, str]]:
     """Return the headline figures as (label, value), shared by both renderings."""
     return [("CSAT", _csat(impact)), ("Affected customers", _affected(impact)),
-            ("ARR at risk", _num(impact.arr_at_risk, 2)), ("Customers", _customers(impact)),
+            ("ARR at risk", _arr(impact)), ("Customers", _customers(impact)),
             ("Context", _context(impact, code)), ("Tickets", f"{impact.tickets:,}"),
             ("Trend", _trend(impact))]
 

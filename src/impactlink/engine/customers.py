@@ -54,6 +54,8 @@ class CustomerTotals:
     linked_arr: float = 0.0
     full: int = 0
     segments: dict[Segment, int] = field(default_factory=dict)
+    arr_known: int = 0
+    """Observed customers whose ARR is known."""
 
 
 def _reduce(keys: np.ndarray, *columns: tuple[np.ndarray, np.ufunc]
@@ -139,7 +141,7 @@ class Engine:
             v = [float(col[g]) + float(more[i]) - float(less[i])
                  for col, more, less in zip(group_totals, plus, minus, strict=True)]
             t = CustomerTotals(round(v[0]), v[1], int(named[i]), v[3], v[4], v[5], v[6],
-                               round(v[7]), segments.get(i, {}))
+                               round(v[7]), segments.get(i, {}), round(v[8]))
             if t.observed:
                 out[key] = t
         return out
@@ -177,7 +179,7 @@ class Engine:
         arr0 = np.where(known, arr, 0.0)
         scaled = np.where(rows.dissatisfied[affected], 1.0, rows.multiplier[affected])
         cols = [np.ones(len(c)), scaled, np.zeros(len(c)), share, self.weight[c] * share,
-                share * arr0, arr0, (share == 1.0).astype(float)]
+                share * arr0, arr0, (share == 1.0).astype(float), known.astype(float)]
         return [np.bincount(target, weights=col, minlength=width) for col in cols]
 
     def _segments(self, ev: Evidence) -> dict[int, dict[Segment, int]]:

@@ -94,7 +94,7 @@ def _counts(t: _Tally, c: CustomerTotals | None, matches: tuple[SuggestedLink, .
         t.n, t.s, t.o, t.t, t.n_prev, t.s_prev, c.observed, c.scaled, c.named, c.share,
         c.weighted, c.arr, c.linked_arr, c.full,
         tuple((name, value, *nsc) for (name, value), nsc in segments.items()),
-        tuple(sorted(t.features)), tuple(sorted(t.references)), matches)
+        tuple(sorted(t.features)), tuple(sorted(t.references)), matches, c.arr_known)
 
 
 class _Attributions:

@@ -61,11 +61,29 @@ def build_auth(config: GithubTrackerConfig, base_dir: Path) -> Auth.Auth:
         key = read_secret("tracker (GitHub App private key)", config.private_key_env,
                           config.private_key_file, base_dir)
         assert key is not None
+        _check_private_key(key.get_secret_value(), config)
         app = Auth.AppAuth(config.app_id, key.get_secret_value())
         return Auth.AppInstallationAuth(app, config.installation_id)
     token = read_secret("tracker", config.token_env, config.token_file, base_dir)
     assert token is not None
     return Auth.Token(token.get_secret_value())
+
+
+def _check_private_key(pem: str, config: GithubTrackerConfig) -> None:
+    """Refuse a key that is not an RSA private key in PEM, before the first request needs it."""
+    # PyGithub depends on PyJWT with its crypto extra: cryptography is installed with it.
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    where = (f"private_key_file {config.private_key_file}" if config.private_key_file
+             else f"${config.private_key_env}")
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"tracker: the GitHub App private key ({where}) is not a PEM private "
+                          "key; download a new one from the app's settings page") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"tracker: the GitHub App private key ({where}) is not an RSA key")
 
 
 class GithubClient:
