@@ -126,6 +126,7 @@ class _Attributions:
             return
         stale: dict[frozenset[str], list[int]] = {}
         feature_keys: dict[str, frozenset[str] | None] = {}
+        parsed: dict[str | None, tuple[tuple[IssueKey, float], ...]] = {}
         for i, row in enumerate(rows):
             features = feature_keys.get(row.link_key, frozenset({""}))
             if features == frozenset({""}):
@@ -136,7 +137,11 @@ class _Attributions:
             if features is None:
                 continue
             if row.candidates == self.fingerprint(features):
-                self.kept[i] = ev_store.parse_matches(row.matches)
+                # Like texts share one stored string (evidence() keeps each once): parse once.
+                known = parsed.get(row.matches)
+                if known is None:
+                    known = parsed[row.matches] = ev_store.parse_matches(row.matches)
+                self.kept[i] = known
             else:
                 stale.setdefault(features, []).append(i)
         terms = ev_store.texts_of(conn, ((rows[i].kind, rows[i].row_id)

@@ -28,7 +28,6 @@ class EvidenceRow(NamedTuple):
     source: str
     external_id: str
     customer_key: str
-    account: str | None
     link_key: str
     segments: str
     candidates: str | None
@@ -45,35 +44,40 @@ def evidence(conn: Connection, ranges: Ranges) -> list[EvidenceRow]:
     r, t, m = RESPONSES, TICKETS, MATCHES
     tickets = (
         select(literal("t").label("kind"), t.c.id, t.c.source, t.c.external_id, t.c.customer_key,
-               t.c.customer_id, t.c.link_key, t.c.segments, m.c.candidates, m.c.matches)
+               t.c.link_key, t.c.segments, m.c.candidates, m.c.matches)
         .select_from(t.outerjoin(m, and_(m.c.kind == "t", m.c.record_id == t.c.id)))
         .where(ranges.tickets, t.c.link_key != ""))
     responses = (
         select(literal("r"), r.c.id, r.c.source, r.c.external_id, r.c.customer_key,
-               r.c.customer_id, r.c.link_key, r.c.segments, m.c.candidates, m.c.matches)
+               r.c.link_key, r.c.segments, m.c.candidates, m.c.matches)
         .select_from(r.outerjoin(m, and_(m.c.kind == "r", m.c.record_id == r.c.id)))
         .where(ranges.responses, r.c.status == "answered", r.c.satisfied.is_(False),
                r.c.link_key != ""))
-    return [EvidenceRow(*row) for row in conn.execute(union_all(tickets, responses))]
+    # Every field but the id repeats across rows (customers, keys, segments, fingerprints,
+    # matches of like texts): kept once each, the rows of a large window stay small.
+    seen: dict[str | None, str | None] = {}
 
+    def once(value: str | None) -> str | None:
+        return seen.setdefault(value, value)
 
-_PARSED: dict[str, tuple[tuple[IssueKey, float], ...]] = {}
+    out = []
+    result = conn.execute(union_all(tickets, responses).execution_options(yield_per=20_000))
+    for kind, row_id, source, external_id, customer, key, segments, fp, found in result:
+        out.append(EvidenceRow(str(once(kind)), row_id, str(once(source)), external_id,
+                               str(once(customer)), str(once(key)), str(once(segments)),
+                               once(fp), once(found)))
+    return out
 
 
 def parse_matches(text: str | None) -> tuple[tuple[IssueKey, float], ...]:
-    """Return stored matches: ``key=score`` joined by tabs (cached: texts repeat)."""
+    """Return stored matches: ``key=score`` joined by tabs."""
     if not text:
         return ()
-    found = _PARSED.get(text)
-    if found is None:
-        out = []
-        for item in text.split("\t"):
-            key, _, score = item.rpartition("=")
-            out.append((IssueKey(key), float(score)))
-        found = tuple(out)
-        if len(_PARSED) < 200_000:
-            _PARSED[text] = found
-    return found
+    out = []
+    for item in text.split("\t"):
+        key, _, score = item.rpartition("=")
+        out.append((IssueKey(key), float(score)))
+    return tuple(out)
 
 
 def format_matches(matches: Iterable[tuple[str, float]]) -> str:
