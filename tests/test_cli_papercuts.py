@@ -206,6 +206,15 @@ def test_check_does_not_repeat_a_source_prefix(tmp_path: Path) -> None:
     assert "source 'accounts':" not in out
 
 
+def test_a_list_validator_names_its_item_once(tmp_path: Path) -> None:
+    config = example_config(tmp_path, **{'ticket_source = "support-tickets"':
+                                         'ticket_source = "nope"'})
+    code, out = invoke("check", "-c", str(config))
+    assert code == 2
+    assert "sources[" in out and ".ticket_source: no source named 'nope'" in out
+    assert "sources: sources[" not in out
+
+
 def test_the_plan_on_a_narrow_terminal_keeps_keys_levels_and_numbers_whole(
         tmp_path: Path) -> None:
     code, out = invoke("run", "-c", str(example_config(tmp_path)), "--dry-run", "--as-of", AS_OF,

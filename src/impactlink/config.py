@@ -207,7 +207,8 @@ def _problem(err: Any, data: dict[str, Any]) -> str:
     if kind == "union_tag_invalid":
         return f"{where}: {err['msg']}"
     msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {msg}"
+    # A validator of a list may name the item itself ("sources[2] ..."): say it once.
+    return msg if msg.startswith(where) else f"{where}: {msg}"
 
 
 def parse_settings(data: dict[str, Any], base_dir: Path) -> Settings:
