@@ -1,4 +1,5 @@
-"""The one HTTP policy every live source uses, and the boundary helpers they share.
+"""How every live source talks HTTP under :mod:`impactlink.http_policy`, and the boundary
+helpers they share.
 
 Policy: explicit timeouts, ``User-Agent: impactlink/<version>``, and a bounded retry loop.
 
@@ -16,17 +17,17 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 
-from impactlink import __version__
+from impactlink import __version__, http_policy
 from impactlink.config import HttpSourceSettings, read_secret
 from impactlink.errors import ImpactlinkError, SourceAuthError, SourceError
+from impactlink.http_policy import Backoff, Clock, Pacer, RetryPolicy, Sleep, StatusTable, Stop
 from impactlink.observe import HttpEvent, notify
 from impactlink.sources.payloads import (
     RECORD_ERRORS,
@@ -57,14 +58,11 @@ __all__ = [
     "optional_ident", "page_items", "page_object", "parse_time", "record_reason", "reject",
 ]
 
-Sleep = Callable[[float], None]
 C = TypeVar("C", bound=HttpSourceSettings)
-Clock = Callable[[], float]
-
 
 USER_AGENT = f"impactlink/{__version__}"
-_RESET_HEADERS = ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset")
-_EPOCH_THRESHOLD = 1_000_000_000  # a reset value this large is an epoch, not a delay
+STATUSES = StatusTable()
+"""Sources retry every 5xx: their requests only read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +89,8 @@ class HttpSession:
         self._client = client or httpx.Client(timeout=httpx.Timeout(policy.timeout_seconds))
         self._sleep = sleep
         self._clock = clock
+        self._retry = RetryPolicy(policy.max_retries, policy.max_retry_wait_seconds,
+                                  Backoff(1.0, policy.max_retry_wait_seconds))
 
     def url(self, path: str) -> str:
         """Return an absolute URL for a vendor path (absolute URLs pass through)."""
@@ -117,19 +117,20 @@ class HttpSession:
             else:
                 status = response.status_code
                 notify(HttpEvent("request", self.policy.source, self.policy.vendor, status))
-                if status < 400 or (status == 404 and missing_ok):
+                outcome = STATUSES.classify(status)
+                if outcome == "ok" or (status == 404 and missing_ok):
                     return response
-                if status in (401, 403):
+                if outcome == "auth":
                     raise SourceAuthError(self._auth_message(status, where))
-                if status != 429 and status < 500:
+                if outcome == "fatal":
                     raise SourceError(f"{self.policy.source}: {self.policy.vendor} answered "
                                       f"HTTP {status} to {where}")
                 failure = f"HTTP {status} on {where}"
-            if attempt >= self.policy.max_retries:
-                raise SourceError(f"{self.policy.source}: {self.policy.vendor} still failing "
-                                  f"after {attempt} retries ({failure}); the next cycle resumes "
-                                  f"from the stored cursor")
-            wait = self._wait(response, attempt, failure)
+            demanded = (http_policy.demanded_wait(response.headers, self._clock())
+                        if response is not None else None)
+            wait = self._retry.next_wait(attempt, demanded)
+            if isinstance(wait, Stop):
+                raise SourceError(self._stop_message(wait, attempt, failure))
             notify(HttpEvent("wait", self.policy.source, self.policy.vendor,
                               seconds=wait, rate_limited=response is not None
                               and response.status_code == 429))
@@ -171,16 +172,14 @@ class HttpSession:
             raise SourceError(f"{self.policy.source}: {self.policy.vendor} sent a body that "
                               f"is not JSON for {where}") from None
 
-    def _wait(self, response: httpx.Response | None, attempt: int, failure: str) -> float:
-        demanded = demanded_wait(response, self._clock()) if response is not None else None
-        if demanded is None:
-            return float(min(2.0 ** attempt, self.policy.max_retry_wait_seconds))
-        if demanded > self.policy.max_retry_wait_seconds:
-            raise SourceError(f"{self.policy.source}: {self.policy.vendor} asks to wait "
-                              f"{demanded:.0f} s ({failure}), more than max_retry_wait_seconds "
-                              f"= {self.policy.max_retry_wait_seconds:g}; the next cycle "
-                              f"resumes from the stored cursor")
-        return demanded
+    def _stop_message(self, stop: Stop, attempt: int, failure: str) -> str:
+        if stop.reason == "retries":
+            return (f"{self.policy.source}: {self.policy.vendor} still failing after {attempt} "
+                    f"retries ({failure}); the next cycle resumes from the stored cursor")
+        return (f"{self.policy.source}: {self.policy.vendor} asks to wait {stop.seconds:.0f} s "
+                f"({failure}), more than max_retry_wait_seconds = "
+                f"{self.policy.max_retry_wait_seconds:g}; the next cycle resumes from the "
+                f"stored cursor")
 
     def _auth_message(self, status: int, where: str) -> str:
         refused = "refused the credentials" if status == 401 else "denied access"
@@ -190,43 +189,7 @@ class HttpSession:
 
 def demanded_wait(response: httpx.Response, now: float) -> float | None:
     """Return the seconds the vendor asks to wait (Retry-After, reset headers), if it says."""
-    retry_after = response.headers.get("retry-after")
-    if retry_after:
-        try:
-            return max(0.0, float(retry_after))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(retry_after).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    for name in _RESET_HEADERS:
-        value = response.headers.get(name)
-        try:
-            seconds = float(value) if value else None
-        except ValueError:
-            seconds = None
-        if seconds is not None:
-            # NOTE: Intercom's X-RateLimit-Reset is an epoch; IETF RateLimit-Reset is a delay.
-            return max(0.0, seconds - now if seconds > _EPOCH_THRESHOLD else seconds)
-    return None
-
-
-class Pacer:
-    """Space calls at least ``interval`` seconds apart (a vendor's per-minute allowance)."""
-
-    def __init__(self, interval: float, sleep: Sleep, clock: Clock) -> None:
-        self._interval = interval
-        self._sleep = sleep
-        self._clock = clock
-        self._last: float | None = None
-
-    def wait(self) -> None:
-        """Sleep until the next call is allowed, then note it."""
-        now = self._clock()
-        if self._last is not None and now - self._last < self._interval:
-            self._sleep(self._interval - (now - self._last))
-            now = self._last + self._interval
-        self._last = now
+    return http_policy.demanded_wait(response.headers, now)
 
 
 class HttpSource(ABC, Generic[C]):

@@ -1,8 +1,10 @@
 """The GitHub HTTP policy: PyGithub's requester, rate limits, write budget, ETags, errors.
 
 Every REST and GraphQL request of the GitHub tracker goes through :class:`GithubClient`,
-which maps status codes to the few exceptions of :mod:`impactlink.errors`, waits out short
-rate limits with the injected ``sleep`` and stops the cycle (BudgetExhausted) on long ones.
+which follows :mod:`impactlink.http_policy`: it maps status codes to the few exceptions of
+:mod:`impactlink.errors`, waits out short rate limits with the injected ``sleep`` and stops
+the cycle (BudgetExhausted) on long ones. Writes are spaced by PyGithub's own
+``seconds_between_writes``, which it applies to every write it sends.
 
 NOTE: PyGithub's default GithubRetry re-sends POST on 5xx (a comment can be posted twice)
 and sleeps inside urllib3 on rate limits, unbounded and out of our reach. So urllib3 only
@@ -27,9 +29,19 @@ from urllib3.util.retry import Retry
 
 from impactlink.config import GithubTrackerConfig, read_secret
 from impactlink.errors import BudgetExhausted, ConfigError, TrackerAuthError, TrackerError
+from impactlink.http_policy import (
+    Backoff,
+    RetryPolicy,
+    StatusTable,
+    Stop,
+    reset_wait,
+    retry_after,
+)
 from impactlink.observe import HttpEvent, notify
 
 MAX_ATTEMPTS = 4
+STATUSES = StatusTable()
+_BACKOFF = Backoff(2.0, 30.0)
 SECONDARY_WAIT = 60.0
 """NOTE: GitHub asks to wait at least a minute after a secondary limit without Retry-After."""
 _ETAG_ENTRIES = 20_000
@@ -103,6 +115,7 @@ class GithubClient:
         self._sleep = sleep
         self._clock = clock
         self._max_wait = config.max_rate_limit_wait_seconds
+        self._retry = RetryPolicy(MAX_ATTEMPTS - 1, self._max_wait, _BACKOFF)
         self._max_writes = config.max_writes_per_run
         self._app = config.app_id is not None
         self._etags: OrderedDict[str, tuple[str, Any, str | None]] = OrderedDict()
@@ -197,21 +210,27 @@ class GithubClient:
             reply_headers = {k.lower(): str(v) for k, v in raw_headers.items()}
             self._note_budget(reply_headers, resource)
             data = _json(text)
-            wait = _rate_limit_wait(status, reply_headers, data, self._clock())
-            if wait is not None and attempt < MAX_ATTEMPTS:
-                self._wait_or_stop(wait, f"rate limit on {method} {_short(url)}")
-                self._blocked_until.pop(resource, None)
+            now = self._clock()
+            limit = _rate_limit_wait(status, reply_headers, data, now)
+            outcome = STATUSES.classify(status, rate_limited=limit is not None)
+            if outcome == "ok":
+                return Reply(status, reply_headers, data)
+            if outcome == "rate_limited" or (outcome == "retriable" and retry_5xx):
+                why = (f"rate limit on {method} {_short(url)}" if limit is not None
+                       else f"GitHub {status} on {method} {_short(url)}")
+                # A 5xx's "Retry-After: 0" means no advice: back off instead.
+                demanded = limit if limit is not None else retry_after(reply_headers, now) or None
+                wait = self._retry.next_wait(attempt - 1, demanded)
+                if isinstance(wait, Stop) and wait.reason == "retries":
+                    if limit is not None:
+                        raise BudgetExhausted(f"GitHub kept answering rate limited to {method} "
+                                              f"{_short(url)}; the next cycle resumes")
+                    raise self._error(method, url, status, data)
+                self._pause(wait, why)
+                if limit is not None:
+                    self._blocked_until.pop(resource, None)
                 continue
-            if status >= 500 and retry_5xx and attempt < MAX_ATTEMPTS:
-                self._wait_or_stop(_retry_after(reply_headers) or min(2.0**attempt, 30.0),
-                                   f"GitHub {status} on {method} {_short(url)}")
-                continue
-            if wait is not None:
-                raise BudgetExhausted(f"GitHub kept answering rate limited to {method} "
-                                      f"{_short(url)}; the next cycle resumes")
-            if status >= 400:
-                raise self._error(method, url, status, data)
-            return Reply(status, reply_headers, data)
+            raise self._error(method, url, status, data)
         raise TrackerError(f"{method} {_short(url)}: GitHub unreachable after {MAX_ATTEMPTS} "
                            f"attempts; the next cycle retries")
 
@@ -233,9 +252,10 @@ class GithubClient:
             ) from None
         except requests.RequestException as exc:
             notify(HttpEvent("request", "github", "github"))
-            if attempt < MAX_ATTEMPTS and method == "GET":
-                notify(HttpEvent("wait", "github", "github", seconds=min(2.0**attempt, 30.0)))
-                self._sleep(min(2.0**attempt, 30.0))
+            wait = self._retry.next_wait(attempt - 1)
+            if method == "GET" and not isinstance(wait, Stop):
+                notify(HttpEvent("wait", "github", "github", seconds=wait))
+                self._sleep(wait)
                 return 0, {}, ""
             raise TrackerError(f"{method} {_short(url)}: {type(exc).__name__}; "
                                f"the next cycle retries") from None
@@ -259,12 +279,12 @@ class GithubClient:
             return
         wait = until - self._clock()
         if wait > 0:
-            self._wait_or_stop(wait, f"{resource} rate limit spent")
+            self._pause(self._retry.within_budget(wait), f"{resource} rate limit spent")
         self._blocked_until.pop(resource, None)
 
-    def _wait_or_stop(self, wait: float, why: str) -> None:
-        if wait > self._max_wait:
-            raise BudgetExhausted(f"{why}: GitHub asks to wait {wait:.0f} s, more than "
+    def _pause(self, wait: float | Stop, why: str) -> None:
+        if isinstance(wait, Stop):
+            raise BudgetExhausted(f"{why}: GitHub asks to wait {wait.seconds:.0f} s, more than "
                                   f"max_rate_limit_wait_seconds ({self._max_wait:.0f}); "
                                   f"the next cycle resumes")
         notify(HttpEvent("wait", "github", "github", seconds=wait, rate_limited=True))
@@ -304,11 +324,6 @@ def _short(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url).split("?")[0]
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
-
-
 def _rate_limit_wait(status: int, headers: Mapping[str, str], data: Any,
                      now: float) -> float | None:
     """Return how long GitHub asks to wait, or None when the answer is not a rate limit.
@@ -327,12 +342,13 @@ def _rate_limit_wait(status: int, headers: Mapping[str, str], data: Any,
                       for e in data.get("errors") or [])
     if not limited:
         return None
-    after = _retry_after(headers)
+    after = retry_after(headers, now)
     if after is not None:
         return after
-    reset = headers.get("x-ratelimit-reset", "")
-    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
-        return max(float(reset) - now, 0.0) + 1
+    # GitHub's x-ratelimit-reset is always an epoch.
+    reset = reset_wait(headers, now, ("x-ratelimit-reset",), epoch_threshold=0)
+    if headers.get("x-ratelimit-remaining") == "0" and reset is not None:
+        return reset + 1
     return SECONDARY_WAIT
 
 

@@ -2,8 +2,9 @@
 
 NOTE: jira's ResilientSession retries 429/503 itself but caps each wait at max_retry_delay
 (60 s), doubles Retry-After with jitter, sleeps with time.sleep and re-sends POSTs. It is
-built here with max_retries=0, and :meth:`JiraClient.call` retries instead: the full
-Retry-After, an injectable sleep, a bound, and BudgetExhausted past max_retry_wait_seconds.
+built here with max_retries=0, and :meth:`JiraClient.call` retries under
+:mod:`impactlink.http_policy` instead: the full Retry-After, an injectable sleep, a bound, and
+BudgetExhausted past max_retry_wait_seconds.
 A 500 is retried too when the request only reads; writes are spaced by
 seconds_between_writes, as PyGithub spaces GitHub's.
 https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
@@ -11,7 +12,6 @@ https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import time
@@ -22,16 +22,20 @@ from typing import Any, Literal, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
+from impactlink import http_policy
 from impactlink.config import JiraTrackerConfig, read_secret
 from impactlink.errors import BudgetExhausted, ConfigError, TrackerAuthError, TrackerError
+from impactlink.http_policy import Backoff, Pacer, RetryPolicy, StatusTable, Stop
 from impactlink.observe import HttpEvent, notify
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Flavor = Literal["cloud", "datacenter"]
-_TRANSIENT = {429, 502, 503, 504}
-_TRANSIENT_READ = _TRANSIENT | {500}
+WRITE_STATUSES = StatusTable(frozenset({502, 503, 504}))
+READ_STATUSES = StatusTable(frozenset({500, 502, 503, 504}))
+"""A 500 is retried only when the request reads: a write may have applied."""
+_BACKOFF = Backoff(2.0, 60.0)
 _READ_POSTS = ("issue/bulkfetch", "jql/parse", "search")
 
 
@@ -49,17 +53,7 @@ class JiraAuthError(JiraHTTPError, TrackerAuthError):
 
 def retry_after(response: Any, now: float) -> float | None:
     """Return the seconds a Retry-After header asks for (delta or HTTP date), or None."""
-    headers = getattr(response, "headers", None) or {}
-    value = str(headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+    return http_policy.retry_after(getattr(response, "headers", None) or {}, now)
 
 
 class JiraClient:
@@ -77,7 +71,9 @@ class JiraClient:
         self.server_info: dict[str, Any] = {}
         self.writes = 0
         self.notify_off_allowed = True
-        self._last_write: float | None = None
+        self._retry = RetryPolicy(config.max_retries, config.max_retry_wait_seconds, _BACKOFF)
+        # From the end of the last write, so that a slow write never shortens the gap.
+        self._pacer = Pacer(config.seconds_between_writes, sleep, time.monotonic)
 
     @property
     def cloud(self) -> bool:
@@ -129,33 +125,33 @@ class JiraClient:
 
         ``read``: fn only reads, so a 500 is retried as well.
         """
-        transient = _TRANSIENT_READ if read else _TRANSIENT
+        statuses = READ_STATUSES if read else WRITE_STATUSES
         attempt = 0
         while True:
             try:
                 return fn()
             except JIRAError as exc:
                 status = exc.status_code or 0
-                if status not in transient:
+                if statuses.classify(status) not in ("retriable", "rate_limited"):
                     raise _error(what, status, exc) from None
-                wait = retry_after(exc.response, self._clock())
+                demanded = retry_after(exc.response, self._clock())
                 reason = f"HTTP {status}"
             except (requests.ConnectionError, requests.Timeout) as exc:
-                wait, reason = None, type(exc).__name__
-            if wait is None:
-                wait = min(2.0 * 2 ** attempt, 60.0)
-            if wait > self._config.max_retry_wait_seconds:
-                raise BudgetExhausted(f"Jira answered {reason} to {what} and asks to wait "
-                                      f"{wait:.0f} s, more than max_retry_wait_seconds = "
-                                      f"{self._config.max_retry_wait_seconds:.0f}")
-            if attempt >= self._config.max_retries:
-                raise BudgetExhausted(f"{what}: still {reason} after "
-                                      f"{self._config.max_retries} retries")
+                demanded, reason = None, type(exc).__name__
+            wait = self._retry.next_wait(attempt, demanded)
+            if isinstance(wait, Stop):
+                raise BudgetExhausted(self._stop_message(wait, what, reason))
             attempt += 1
             log.warning("Jira answered %s to %s; retrying in %.0f s", reason, what, wait)
             notify(HttpEvent("wait", "jira", "jira", seconds=wait,
                              rate_limited=reason == "HTTP 429"))
             self._sleep(wait)
+
+    def _stop_message(self, stop: Stop, what: str, reason: str) -> str:
+        if stop.reason == "retries":
+            return f"{what}: still {reason} after {self._config.max_retries} retries"
+        return (f"Jira answered {reason} to {what} and asks to wait {stop.seconds:.0f} s, more "
+                f"than max_retry_wait_seconds = {self._config.max_retry_wait_seconds:.0f}")
 
     def raw(self, method: str, path: str, body: Any = None,
             params: dict[str, Any] | None = None) -> Any:
@@ -167,7 +163,7 @@ class JiraClient:
                 raise BudgetExhausted(f"max_writes_per_run = {self._config.max_writes_per_run} "
                                       f"reached before {method} {path}")
             self.writes += 1
-            self._pace()
+            self._pacer.wait()
         data = None if body is None else json.dumps(body)
         # NOTE: the library's update()/add_comment() read the issue back or wrap the answer
         # in resources; a plain request through its session keeps one write one request.
@@ -181,7 +177,7 @@ class JiraClient:
             raise
         finally:
             if write:
-                self._last_write = time.monotonic()
+                self._pacer.mark()
         notify(HttpEvent("request", "jira", "jira", r.status_code))
         return r.json() if r.content else None
 
@@ -214,14 +210,6 @@ class JiraClient:
                   "validateQuery": validate}
         page = self.get("search issues", "search", params)
         return page if isinstance(page, dict) else {}
-
-    def _pace(self) -> None:
-        """Wait until seconds_between_writes have passed since the last write ended."""
-        gap = self._config.seconds_between_writes
-        if gap > 0 and self._last_write is not None:
-            wait = self._last_write + gap - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
 
     def close(self) -> None:
         if self._jira is not None:
