@@ -477,3 +477,25 @@ def test_a_response_without_account_or_segments_takes_its_tickets(engine: Engine
                    segments=(("plan", "free"),), ticket_source="zd", ticket_id="t1")
     records.save_batch(engine, "zd", Batch(responses=[own]), KEYER)  # its own win
     assert stored() == ("a:org-2", "org-2", '{"plan": "free"}')
+
+
+def test_a_new_tokenizer_makes_every_stored_terms_anew(engine: Engine) -> None:
+    ticket = Ticket("desk", "t1", AS_OF, subject="Card declined", description="at checkout")
+    rating = Response("desk", "r1", AS_OF, score=1, satisfied=False, comment="still broken",
+                      ticket_source="desk", ticket_id="t1")
+    records.save_batch(engine, "desk", Batch(tickets=[ticket], responses=[rating]), KEYER)
+    records.retokenize(engine)  # records the version in force
+    with engine.begin() as conn:
+        conn.execute(records.TICKETS.update().values(terms=""))
+        conn.execute(records.RESPONSES.update().values(terms=""))
+        conn.execute(records.MATCHES.insert().values(kind="t", record_id=1, candidates="x",
+                                                     matches=""))
+        records.set_meta(conn, "tokenizer", "0")  # as if stored by another tokenizer
+    assert records.retokenize(engine) == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(records.TICKETS.c.terms)).scalar_one() == \
+            "card checkout declin"
+        assert conn.execute(select(records.RESPONSES.c.terms)).scalar_one() == \
+            "broken card checkout declin"
+        assert conn.execute(select(func.count()).select_from(records.MATCHES)).scalar() == 0
+    assert records.retokenize(engine) == 0  # done once per version

@@ -372,13 +372,11 @@ def bump_revision(conn: Connection) -> None:
     set_meta(conn, "data_revision", str(int(get_meta(conn, "data_revision") or 0) + 1))
 
 
-def relink(engine: Engine, keyer: Keyer, fingerprint: str, chunk: int = 20000) -> int:
-    """Recompute every record's link key when the feature catalog changed; return rows changed."""
-    with engine.connect() as conn:
-        if get_meta(conn, "catalog") == fingerprint:
-            return 0
+def _each_chunk(engine: Engine, chunk: int,
+                redo: Callable[[Connection, Table, Sequence[Any]], int]) -> int:
+    """Run ``redo`` over every stored ticket, then every response, a transaction a chunk."""
     changed = 0
-    for table in (TICKETS, RESPONSES):  # tickets first: responses inherit their keys
+    for table in (TICKETS, RESPONSES):
         last = 0
         while True:
             with engine.begin() as conn:
@@ -387,7 +385,18 @@ def relink(engine: Engine, keyer: Keyer, fingerprint: str, chunk: int = 20000) -
                 if not rows:
                     break
                 last = rows[-1]["id"]
-                changed += _relink_rows(conn, table, rows, keyer)
+                changed += redo(conn, table, rows)
+    return changed
+
+
+def relink(engine: Engine, keyer: Keyer, fingerprint: str, chunk: int = 20000) -> int:
+    """Recompute every record's link key when the feature catalog changed; return rows changed."""
+    with engine.connect() as conn:
+        if get_meta(conn, "catalog") == fingerprint:
+            return 0
+    # Tickets first: responses inherit their keys.
+    changed = _each_chunk(engine, chunk, lambda conn, table, rows: _relink_rows(
+        conn, table, rows, keyer))
     with engine.begin() as conn:
         set_meta(conn, "catalog", fingerprint)
         if changed:
@@ -424,17 +433,7 @@ def retokenize(engine: Engine, chunk: int = 20000) -> int:
     with engine.connect() as conn:
         if get_meta(conn, "tokenizer") == TOKENIZER_VERSION:
             return 0
-    changed = 0
-    for table in (TICKETS, RESPONSES):  # tickets first: responses take their terms
-        last = 0
-        while True:
-            with engine.begin() as conn:
-                rows = conn.execute(select(table).where(table.c.id > last)
-                                    .order_by(table.c.id).limit(chunk)).mappings().all()
-                if not rows:
-                    break
-                last = rows[-1]["id"]
-                changed += _retokenize_rows(conn, table, rows)
+    changed = _each_chunk(engine, chunk, _retokenize_rows)  # tickets first: responses take theirs
     with engine.begin() as conn:
         conn.execute(delete(MATCHES))
         set_meta(conn, "tokenizer", TOKENIZER_VERSION)
