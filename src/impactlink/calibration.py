@@ -10,7 +10,7 @@ them), beside the even split's 1/m and the mean attribution the named issue rece
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -134,4 +134,4 @@ def render(rows: list[Calibration], format: str, as_of: datetime, window_days: i
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Calibration", "asdict", "calibrate", "render"]
+__all__ = ["Calibration", "calibrate", "render"]

@@ -193,6 +193,7 @@ class Pipeline:
         """Whether the last compute reused the stored figures."""
         self._should_stop: Callable[[], bool] = lambda: False
         self._on_write: Callable[[str, Write], None] | None = None
+        self._quote_keys: dict[str, dict[str, str]] | None = None
 
     @property
     def tracker(self) -> Tracker:
@@ -368,6 +369,7 @@ class Pipeline:
         written = journal.issues()
         with self.engine.connect() as conn:
             issues = {i.key: i for i in state.load_issues(conn)}
+        self._quote_keys = None  # the link keys of each issue, read once if quotes are on
         changes = []
         for key in sorted(set(result.impacts) | written):
             issue = issues.get(IssueKey(key))
@@ -394,9 +396,11 @@ class Pipeline:
         figures = result.impacts.get(issue, {})
         strongest = [m["record"] for m in figures.get("explanation", {}).get("matches", [])]
         with self.engine.connect() as conn:
-            matcher = self.matcher(state.load_issues(conn))
-            keys = state.linking_keys(conn, matcher, issue)
-            texts = state.representative_comments(conn, keys, window.start, window.end,
+            if self._quote_keys is None:
+                matcher = self.matcher(state.load_issues(conn))
+                self._quote_keys = state.linking_keys_by_issue(conn, matcher)
+            texts = state.representative_comments(conn, self._quote_keys.get(issue, {}),
+                                                  window.start, window.end,
                                                   self.settings.impact.quotes, strongest)
         return tuple(redact(t) for t in texts)
 

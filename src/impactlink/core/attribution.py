@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from impactlink.core.models import IssueKey
+from impactlink.core.text import cap
 
 K1 = 1.2
 B = 0.75
@@ -137,6 +138,4 @@ def attribute(matches: Sequence[Match], m: int, beta: float, *,
 
 def issue_text(title: str, body: str) -> str:
     """Return an issue's text: its title, a space, and the counted part of its body."""
-    from impactlink.core.text import cap
-
     return f"{title} {cap(body)}" if body else title

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from impactlink.core.attribution import Attribution, attribute, issue_order
+from impactlink.core.attribution import Attribution, Match, attribute
 from impactlink.core.formulas import (
     Z95,
     Estimate,
@@ -66,8 +66,6 @@ class ImpactSettings:
 
     def attribution(self, matches: Iterable[tuple[IssueKey, float]], m: int) -> Attribution:
         """Return a feature-linked record's attribution from its kept matches."""
-        from impactlink.core.attribution import Match
-
         return attribute([Match(k, s) for k, s in matches], m, self.text_weight,
                          mode=self.feature_attribution, text=self.text_attribution)
 
@@ -252,9 +250,10 @@ def compute(records: Iterable[LinkedRecord], matcher: Matcher, catalog: Catalog,
                 t.features.update(link.features)
                 t.references.update(link.references)
             if link.issue in kept:
-                words = set(matcher.texts.get(link.issue, ())) & set(r.terms)
+                words = matcher.candidate_set(parse_link_key(r.link_key)[0]).matched_words(
+                    r.terms, link.issue)
                 t.matches.append(SuggestedLink(r.record, r.kind, a, kept[link.issue],
-                                               tuple(sorted(words))))
+                                               tuple(words)))
     counts = {key: count(t, customers, settings, population.mean_arr)
               for key, t in tallies.items() if t.current}
     return impacts_from_counts(counts, matcher, catalog, population, settings)
@@ -385,8 +384,3 @@ def figures(key: IssueKey, c: IssueCounts, matcher: Matcher, catalog: Catalog,
 def _match_dict(x: SuggestedLink) -> dict[str, object]:
     return {"record": x.record, "kind": x.kind, "attribution": x.attribution,
             "score": x.score, "words": list(x.words)}
-
-
-def order_issues(keys: Iterable[IssueKey]) -> list[IssueKey]:
-    """Return issues in tie-break order."""
-    return sorted(keys, key=issue_order)

@@ -99,11 +99,6 @@ def tokenizer() -> Tokenizer:
     return _DEFAULT
 
 
-def record_text(*parts: str) -> str:
-    """Join a record's text parts with a space, each body capped at TEXT_LIMIT characters."""
-    return " ".join(p for p in parts if p)
-
-
 def cap(text: str | None) -> str:
     """Return the part of a body that counts: its first TEXT_LIMIT characters."""
     return (text or "")[:TEXT_LIMIT]

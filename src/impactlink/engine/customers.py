@@ -9,7 +9,7 @@ it are corrected per issue. core.impact.compute is the same model one record at 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -189,15 +189,14 @@ class Engine:
         # Base: per (group, pair) the distinct customers of feature-linked evidence.
         rec = np.flatnonzero(ev.feature_set >= 0)
         rows, groups = _expand(rec, ev.feature_set[rec], self.compatible)
-        rows2, pairs = _expand(rows, ev.segments[rows], self.segment_pairs)
-        groups2 = np.repeat(groups, _lengths(ev.segments[rows], self.segment_pairs))
+        at, pairs = _expand(np.arange(len(rows)), ev.segments[rows], self.segment_pairs)
+        rows2, groups2 = rows[at], groups[at]
         base = np.unique((groups2 * n_pairs + pairs) * n_cust + ev.customer[rows2])
         gp, counts = np.unique(base // n_cust, return_counts=True)
         # Namings: customers not already counted for the named issue's group.
-        nrows, npairs = _expand(ev.named_record, ev.segments[ev.named_record],
-                                self.segment_pairs)
-        nissue = np.repeat(ev.named_issue, _lengths(ev.segments[ev.named_record],
-                                                    self.segment_pairs))
+        at, npairs = _expand(np.arange(len(ev.named_record)), ev.segments[ev.named_record],
+                             self.segment_pairs)
+        nrows, nissue = ev.named_record[at], ev.named_issue[at]
         probe = (self.issue_group[nissue] * n_pairs + npairs) * n_cust + ev.customer[nrows]
         seen = np.isin(probe, base)
         extra = np.unique(((nissue * n_pairs + npairs) * n_cust + ev.customer[nrows])[~seen])
@@ -215,11 +214,6 @@ class Engine:
             name = self.pair_names[code % n_pairs]
             d[name] = d.get(name, 0) + n
         return out
-
-
-def _lengths(index: np.ndarray, table: Sequence[Sequence[int]]) -> np.ndarray:
-    sizes = np.array([len(t) for t in table], dtype=np.int64)
-    return sizes[index] if len(index) else np.zeros(0, dtype=np.int64)
 
 
 def _expand(rows: np.ndarray, index: np.ndarray, table: Sequence[Sequence[int]]
@@ -240,12 +234,3 @@ def _expand(rows: np.ndarray, index: np.ndarray, table: Sequence[Sequence[int]]
 def _take(rows: _Rows, idx: np.ndarray) -> _Rows:
     return _Rows(rows.customer[idx], rows.target[idx], rows.share[idx], rows.ticket[idx],
                  rows.dissatisfied[idx], rows.multiplier[idx])
-
-
-def customer_columns(keys: Sequence[str], weights: Mapping[str, float],
-                     arrs: Mapping[str, float | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Return the weight and ARR (NaN when unknown) columns of customers, in key order."""
-    w = np.array([weights.get(k, 1.0) for k in keys], dtype=np.float64)
-    a = np.array([np.nan if (v := arrs.get(k)) is None else v for k in keys],
-                 dtype=np.float64)
-    return w, a

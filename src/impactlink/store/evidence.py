@@ -92,11 +92,6 @@ def save_matches(conn: Connection, rows: Sequence[tuple[str, int, str, str]]) ->
                       list(rows), ["kind", "record_id"])
 
 
-def forget_matches(conn: Connection) -> None:
-    """Drop every stored match (the tokenizer changed)."""
-    conn.execute(MATCHES.delete())
-
-
 def texts_of(conn: Connection, wanted: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
     """Return the terms of some records, by (kind, row id)."""
     out: dict[tuple[str, int], str] = {}

@@ -76,19 +76,23 @@ def retokenize_issues(engine: Engine) -> int:
     return len(rows)
 
 
-def linking_keys(conn: Connection, matcher: Matcher, issue: str) -> dict[str, str]:
-    """Return the stored link keys that link records to an issue, with why."""
+def linking_keys_by_issue(conn: Connection, matcher: Matcher) -> dict[str, dict[str, str]]:
+    """Return, per open issue, the stored link keys that link records to it, with why."""
     from impactlink.store.records import TICKETS
 
     keys: set[str] = set()
     for table in (TICKETS, RESPONSES):
         keys.update(k for (k,) in conn.execute(select(table.c.link_key).distinct()) if k)
-    out = {}
+    out: dict[str, dict[str, str]] = {}
     for key in keys:
         for link in matcher.links(key):
-            if link.issue == issue:
-                out[key] = link.reasons
+            out.setdefault(link.issue, {})[key] = link.reasons
     return out
+
+
+def linking_keys(conn: Connection, matcher: Matcher, issue: str) -> dict[str, str]:
+    """Return the stored link keys that link records to one issue, with why."""
+    return linking_keys_by_issue(conn, matcher).get(issue, {})
 
 
 def representative_comments(conn: Connection, keys: Mapping[str, str], start: datetime,
